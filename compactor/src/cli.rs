@@ -1,0 +1,279 @@
+//! The command line: `compactor run | infer | gen`.
+//!
+//! Exit codes (also in `compactor --help` and README.md):
+//! - 0: success, including "nothing to do" (every input already consumed)
+//! - 1: failure: I/O, a corrupt input, an internal error
+//! - 2: usage error or invalid job file
+//! - 3: too many rejected lines (above `max_rejected_share`); nothing committed
+//! - 4: memory budget exhausted (`--memory`); nothing committed
+//! - 5: the table is locked by another run, or another writer committed first; nothing committed
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use compactor_formats::{parse_chunk, schema, Format, ParseOptions};
+
+use crate::{input, job, run};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success, including nothing to do (all inputs already consumed)
+  1  failure: I/O error, corrupt input, internal error
+  2  usage error or invalid job file
+  3  rejected lines above max_rejected_share; nothing committed
+  4  memory budget (--memory) exhausted; nothing committed
+  5  table locked by another run, or a concurrent commit won; nothing committed";
+
+#[derive(Parser)]
+#[command(name = "compactor", version, about = "Turn raw logs into a small, typed, deduplicated, sorted Parquet table (Delta Lake).", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job: read inputs, parse, dedup, sort, commit one new table version.
+    #[command(
+        after_help = "Example:\n  compactor run examples/quickstart.toml --report report.json --threads 2 --memory 4GiB\n\nA second run of the same job commits nothing: the table remembers the input files it consumed (path, size, xxh3 fingerprint)."
+    )]
+    Run {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Also write the run report as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Worker threads (default: all cores). Output bytes do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Memory budget, e.g. 512MiB, 8GiB (default 4GiB).
+        #[arg(long, value_parser = parse_size)]
+        memory: Option<usize>,
+        /// Never show a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Print the schema inferred from input files as a [schema] block for a job file.
+    #[command(
+        after_help = "Example:\n  compactor infer logs/2026-01-01.jsonl.gz --format json >> job.toml"
+    )]
+    Infer {
+        /// Input files, directories or globs.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Input format: json, combined, common.
+        #[arg(long)]
+        format: Format,
+        /// Read at most this many bytes of each file (after decompression).
+        #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+        max_bytes: usize,
+    },
+    /// Generate deterministic, realistic logs (for benchmarks and examples).
+    #[command(
+        after_help = "Example:\n  compactor gen --format json --lines 1000000 --seed 42 > events.jsonl\n  compactor gen --format combined --lines 100000 --seed 7 --output access.log"
+    )]
+    Gen {
+        /// json or combined.
+        #[arg(long)]
+        format: compactor_bench_data::GenFormat,
+        /// Lines to write (re-delivered duplicates included).
+        #[arg(long)]
+        lines: u64,
+        /// Random seed: same seed, same bytes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Share of lines that are exact re-deliveries of an earlier line.
+        #[arg(long, default_value_t = compactor_bench_data::DEFAULT_DUPLICATE_SHARE)]
+        duplicates: f64,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+            ))
+        }
+    };
+    Ok((n * mult) as usize)
+}
+
+/// Marks an error as the user's (exit code 2).
+#[derive(Debug)]
+struct UsageError;
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("usage error")
+    }
+}
+impl std::error::Error for UsageError {}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<UsageError>() {
+            return 2;
+        }
+        if cause.is::<run::TooManyRejected>() {
+            return 3;
+        }
+        if let Some(compactor_engine::EngineError::ResourcesExhausted { .. }) = cause.downcast_ref()
+        {
+            return 4;
+        }
+        if cause.is::<run::Locked>() || cause.is::<run::Conflict>() {
+            return 5;
+        }
+    }
+    1
+}
+
+/// The command-line entry point: parses arguments, runs, maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COMPACTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,compactor=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            let code = exit_code(&e);
+            let msg = format!("{e:#}").replace("usage error: ", "");
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            job,
+            report,
+            threads,
+            memory,
+            no_progress,
+        } => {
+            let job = job::Job::load(&job).context(UsageError)?;
+            let opts = run::RunOptions {
+                threads: threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+                memory: memory.unwrap_or(compactor_engine::memory::DEFAULT_MEMORY_LIMIT),
+                progress: !no_progress && std::io::stderr().is_terminal(),
+            };
+            let r = run::run(&job, &opts)?;
+            eprintln!("{}", r.summary());
+            if let Some(p) = report {
+                std::fs::write(&p, serde_json::to_vec_pretty(&r)?)
+                    .with_context(|| format!("writing report {}", p.display()))?;
+            }
+            Ok(())
+        }
+        Command::Infer {
+            paths,
+            format,
+            max_bytes,
+        } => infer(&paths, format, max_bytes),
+        Command::Gen {
+            format,
+            lines,
+            seed,
+            duplicates,
+            output,
+        } => {
+            let mut cfg = compactor_bench_data::GenConfig::new(format, lines, seed);
+            cfg.duplicate_share = duplicates;
+            let stats = match output {
+                Some(p) => compactor_bench_data::generate(
+                    &cfg,
+                    std::io::BufWriter::new(std::fs::File::create(&p)?),
+                )?,
+                None => compactor_bench_data::generate(
+                    &cfg,
+                    std::io::BufWriter::new(std::io::stdout().lock()),
+                )?,
+            };
+            tracing::info!(
+                "wrote {} lines ({} re-delivered), {} bytes",
+                stats.lines,
+                stats.duplicates,
+                stats.bytes
+            );
+            Ok(())
+        }
+    }
+}
+
+fn infer(paths: &[String], format: Format, max_bytes: usize) -> Result<()> {
+    let opts = ParseOptions::new(format);
+    let mut schemas = Vec::new();
+    let (mut lines, mut rejected) = (0u64, 0u64);
+    for path in input::discover(paths).context(UsageError)? {
+        let f = input::fingerprint(&path)?;
+        let (src, _) = input::open(&f, u64::MAX)?;
+        let mut chunker =
+            input::Chunker::new(src, job::DEFAULT_CHUNK_BYTES, opts.limits.max_line_bytes);
+        while let Some(c) = chunker.next_chunk()? {
+            let p = parse_chunk(&opts, c.bytes(), c.first_line)?;
+            lines += p.lines;
+            rejected += p.rejects.len() as u64;
+            schemas.push(p.batch.schema());
+            if chunker.bytes_read >= max_bytes as u64 {
+                break;
+            }
+        }
+    }
+    let unified = schema::unify(None, schemas.iter().map(|s| s.as_ref()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "# inferred by compactor infer from {lines} lines ({rejected} rejected)"
+    )?;
+    writeln!(out, "[schema]")?;
+    for f in unified.fields() {
+        let t = schema::ColumnType::from_data_type(f.data_type()).map_or("string", |t| t.name());
+        let bare = f
+            .name()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let key = if bare {
+            f.name().clone()
+        } else {
+            serde_json::to_string(f.name())?
+        };
+        writeln!(out, "{key} = \"{t}\"")?;
+    }
+    Ok(())
+}

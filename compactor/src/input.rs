@@ -1,0 +1,532 @@
+//! Finding input files, recognising their compression, and cutting them into chunks.
+//!
+//! # Chunks
+//! Input is never read whole into memory. Plain files are memory-mapped and chunks are slices
+//! of the map; gzip and zstd files (recognised by their magic bytes, not their names) and
+//! standard input are decoded as streams into owned chunk buffers. Either way a chunk ends at
+//! the first `\n` at or after `chunk_bytes` from its start (or at the end of input), so the
+//! same content is cut the same way whether it was compressed or not, and whatever the thread
+//! count. A line longer than `max_line_bytes` is passed on cut to `max_line_bytes + 1` bytes
+//! (so the parser rejects it) and the rest of it is skipped: memory stays bounded by
+//! `chunk_bytes + max_line_bytes` per chunk.
+//!
+//! ```text
+//!  path/glob/dir ─▶ InputFile{path, size, xxh3} ─▶ Source::{Mapped | Stream(gz|zstd|stdin)}
+//!                                                        │
+//!                                        Chunker ─▶ Chunk{bytes, first_line} ...
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use memmap2::Mmap;
+
+/// One input: a file, or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// The path, or `-` for standard input.
+    pub path: PathBuf,
+    /// Size on disk (compressed size for compressed files); 0 for standard input.
+    pub size: u64,
+    /// xxh3-128 of the bytes as stored, hex; empty for standard input.
+    pub fingerprint: String,
+}
+
+impl InputFile {
+    /// Whether this is standard input.
+    pub fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == "-"
+    }
+
+    /// The path as shown in reports and the quarantine.
+    pub fn display(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+fn is_glob(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading directory {}", dir.display()))?
+        .collect::<io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            walk(&p, out)?;
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Expands the job's paths into input files, in a stable order: each pattern's matches sorted
+/// by path, patterns in the order given, each file once. A missing plain path is an error; a
+/// glob that matches nothing is not (an hourly job may find no new file).
+pub fn discover(patterns: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for pat in patterns {
+        let mut found = Vec::new();
+        if pat == "-" {
+            found.push(PathBuf::from("-"));
+        } else if is_glob(pat) {
+            for entry in glob::glob(pat).with_context(|| format!("invalid glob {pat:?}"))? {
+                let p = entry?;
+                if p.is_file() {
+                    found.push(p);
+                }
+            }
+            found.sort();
+        } else {
+            let p = PathBuf::from(pat);
+            let meta = std::fs::metadata(&p).with_context(|| format!("input {pat:?}"))?;
+            if meta.is_dir() {
+                walk(&p, &mut found)?;
+            } else {
+                found.push(p);
+            }
+        }
+        for p in found {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Size and content fingerprint of a file, reading it once through a memory map.
+pub fn fingerprint(path: &Path) -> Result<InputFile> {
+    if path.as_os_str() == "-" {
+        return Ok(InputFile {
+            path: path.to_path_buf(),
+            size: 0,
+            fingerprint: String::new(),
+        });
+    }
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let hash = if size == 0 {
+        xxhash_rust::xxh3::xxh3_128(b"")
+    } else {
+        // SAFETY: the map is read-only and dropped before returning; a file truncated while
+        // mapped can raise SIGBUS, which is the same risk every mmap-based reader takes.
+        let map =
+            unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
+        xxhash_rust::xxh3::xxh3_128(&map)
+    };
+    Ok(InputFile {
+        path: path.to_path_buf(),
+        size,
+        fingerprint: format!("{hash:032x}"),
+    })
+}
+
+/// Compression of an input, recognised by magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain text.
+    None,
+    /// gzip (also multi-member).
+    Gzip,
+    /// zstd (also multi-frame).
+    Zstd,
+}
+
+impl Compression {
+    /// Recognises the compression from the first bytes.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// An opened input.
+pub enum Source {
+    /// A plain file, memory-mapped (`None` for an empty file).
+    Mapped(Option<Arc<Mmap>>),
+    /// A decoded stream.
+    Stream(Box<dyn Read + Send>),
+}
+
+/// Opens an input, decoding gzip and zstd, capping the decoded size at `max_decoded`.
+pub fn open(input: &InputFile, max_decoded: u64) -> Result<(Source, Compression)> {
+    let limited = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
+        Box::new(LimitedReader {
+            inner: r,
+            left: max_decoded,
+            limit: max_decoded,
+        })
+    };
+    if input.is_stdin() {
+        let mut r = BufReader::with_capacity(1 << 20, io::stdin());
+        let c = Compression::sniff(r.fill_buf()?);
+        let s: Box<dyn Read + Send> = match c {
+            Compression::None => Box::new(r),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+        };
+        return Ok((Source::Stream(limited(s)), c));
+    }
+    let file = File::open(&input.path).with_context(|| format!("opening {}", input.display()))?;
+    if file.metadata()?.len() == 0 {
+        return Ok((Source::Mapped(None), Compression::None));
+    }
+    // SAFETY: see `fingerprint`.
+    let map = Arc::new(
+        unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", input.display()))?,
+    );
+    let c = Compression::sniff(&map[..map.len().min(4)]);
+    let reader = io::Cursor::new(MapRef(map.clone()));
+    Ok(match c {
+        Compression::None => (Source::Mapped(Some(map)), c),
+        Compression::Gzip => (
+            Source::Stream(limited(Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(1 << 20, reader),
+            )))),
+            c,
+        ),
+        Compression::Zstd => (
+            Source::Stream(limited(Box::new(zstd::stream::read::Decoder::with_buffer(
+                BufReader::with_capacity(1 << 20, reader),
+            )?))),
+            c,
+        ),
+    })
+}
+
+struct MapRef(Arc<Mmap>);
+
+impl AsRef<[u8]> for MapRef {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+struct LimitedReader {
+    inner: Box<dyn Read + Send>,
+    left: u64,
+    limit: u64,
+}
+
+impl Read for LimitedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::other(format!(
+                "decompressed size exceeds max_decompressed_bytes ({} bytes)",
+                self.limit
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A chunk of whole lines.
+pub struct Chunk {
+    /// The bytes.
+    pub data: ChunkData,
+    /// 1-based number of the chunk's first line in its file.
+    pub first_line: u64,
+}
+
+/// Where a chunk's bytes live.
+pub enum ChunkData {
+    /// A slice of a memory map.
+    Mapped(Arc<Mmap>, std::ops::Range<usize>),
+    /// Decoded bytes.
+    Owned(Vec<u8>),
+}
+
+impl Chunk {
+    /// The chunk's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            ChunkData::Mapped(m, r) => &m[r.clone()],
+            ChunkData::Owned(v) => v,
+        }
+    }
+}
+
+/// Cuts an opened source into chunks (see the module docs).
+pub struct Chunker {
+    source: Source,
+    chunk_bytes: usize,
+    max_line: usize,
+    pos: usize,
+    next_line: u64,
+    buf: Vec<u8>,
+    eof: bool,
+    discarding: bool,
+    /// Bytes consumed from the source so far (decoded bytes for streams).
+    pub bytes_read: u64,
+}
+
+impl Chunker {
+    /// A chunker with the given chunk size and line limit.
+    pub fn new(source: Source, chunk_bytes: usize, max_line: usize) -> Self {
+        Chunker {
+            source,
+            chunk_bytes: chunk_bytes.max(1),
+            max_line,
+            pos: 0,
+            next_line: 1,
+            buf: Vec::new(),
+            eof: false,
+            discarding: false,
+            bytes_read: 0,
+        }
+    }
+
+    /// The next chunk, or `None` at the end.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        let chunk = match &mut self.source {
+            Source::Mapped(None) => None,
+            Source::Mapped(Some(map)) => {
+                let len = map.len();
+                if self.pos >= len {
+                    None
+                } else {
+                    let start = self.pos;
+                    let probe = (start + self.chunk_bytes - 1).min(len);
+                    let end = memchr::memchr(b'\n', &map[probe..]).map_or(len, |i| probe + i + 1);
+                    self.pos = end;
+                    self.bytes_read = end as u64;
+                    Some(Chunk {
+                        data: ChunkData::Mapped(map.clone(), start..end),
+                        first_line: 0,
+                    })
+                }
+            }
+            Source::Stream(_) => self.next_stream_chunk()?.map(|v| Chunk {
+                data: ChunkData::Owned(v),
+                first_line: 0,
+            }),
+        };
+        Ok(chunk.map(|mut c| {
+            c.first_line = self.next_line;
+            self.next_line += compactor_formats::count_lines(c.bytes());
+            c
+        }))
+    }
+
+    fn fill(&mut self, want: usize) -> Result<()> {
+        let Source::Stream(r) = &mut self.source else {
+            bail!("fill on a mapped source")
+        };
+        while !self.eof && self.buf.len() < want {
+            let old = self.buf.len();
+            let grow = (want - old).max(64 << 10);
+            self.buf.resize(old + grow, 0);
+            let n = loop {
+                match r.read(&mut self.buf[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(old);
+                        return Err(anyhow::Error::new(e).context("reading input"));
+                    }
+                }
+            };
+            self.buf.truncate(old + n);
+            self.bytes_read += n as u64;
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn next_stream_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            if self.discarding {
+                self.fill(1)?;
+                match memchr::memchr(b'\n', &self.buf) {
+                    Some(i) => {
+                        self.buf.drain(..=i);
+                        self.discarding = false;
+                    }
+                    None if self.eof => {
+                        self.buf.clear();
+                        return Ok(None);
+                    }
+                    None => {
+                        self.buf.clear();
+                        continue;
+                    }
+                }
+            }
+            self.fill(self.chunk_bytes)?;
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+            let probe = (self.chunk_bytes - 1).min(self.buf.len());
+            let mut searched = probe;
+            loop {
+                if let Some(i) = memchr::memchr(b'\n', &self.buf[searched..]) {
+                    let end = searched + i + 1;
+                    let rest = self.buf.split_off(end);
+                    return Ok(Some(std::mem::replace(&mut self.buf, rest)));
+                }
+                if self.eof {
+                    return Ok(Some(std::mem::take(&mut self.buf)));
+                }
+                // The line crossing the boundary is still open: is it too long?
+                let line_start = memchr::memrchr(b'\n', &self.buf[..probe]).map_or(0, |i| i + 1);
+                if self.buf.len() - line_start > self.max_line + 1 {
+                    let mut chunk = self.buf[..line_start + self.max_line + 1].to_vec();
+                    chunk.push(b'\n');
+                    self.buf.clear();
+                    self.discarding = true;
+                    return Ok(Some(chunk));
+                }
+                searched = self.buf.len();
+                let want = self.buf.len() + (64 << 10);
+                self.fill(want)?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn chunks(source: Source, chunk: usize, max_line: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut c = Chunker::new(source, chunk, max_line);
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push((ch.first_line, ch.bytes().to_vec()));
+        }
+        out
+    }
+
+    fn mapped(dir: &Path, data: &[u8]) -> Source {
+        let p = dir.join(format!("f{}", data.len()));
+        std::fs::write(&p, data).unwrap();
+        open(&fingerprint(&p).unwrap(), u64::MAX).unwrap().0
+    }
+
+    #[test]
+    fn mapped_and_stream_cut_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = Vec::new();
+        for i in 0..500 {
+            writeln!(data, "line {i} {}", "x".repeat(i % 37)).unwrap();
+        }
+        data.extend_from_slice(b"last line without newline");
+        for chunk in [1, 7, 64, 1000, 1 << 20] {
+            let a = chunks(mapped(dir.path(), &data), chunk, 1 << 20);
+            let b = chunks(
+                Source::Stream(Box::new(io::Cursor::new(data.clone()))),
+                chunk,
+                1 << 20,
+            );
+            assert_eq!(a, b, "chunk {chunk}");
+            assert_eq!(a.concat_bytes(), data);
+            let mut line = 1;
+            for (first, bytes) in &a {
+                assert_eq!(*first, line);
+                line += compactor_formats::count_lines(bytes);
+            }
+        }
+    }
+
+    trait Concat {
+        fn concat_bytes(&self) -> Vec<u8>;
+    }
+    impl Concat for Vec<(u64, Vec<u8>)> {
+        fn concat_bytes(&self) -> Vec<u8> {
+            self.iter().flat_map(|(_, b)| b.clone()).collect()
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_in_streams() {
+        let mut data = b"ok\n".to_vec();
+        data.extend(std::iter::repeat_n(b'y', 100_000));
+        data.extend_from_slice(b"\nafter\n");
+        let got = chunks(Source::Stream(Box::new(io::Cursor::new(data))), 16, 10);
+        let all: Vec<u8> = got.concat_bytes();
+        assert_eq!(
+            all,
+            [b"ok\n".as_slice(), &[b'y'; 11], b"\nafter\n"].concat()
+        );
+        assert_eq!(compactor_formats::count_lines(&all), 3);
+    }
+
+    #[test]
+    fn compression_by_magic_and_decoded_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"a\nb\nc\n".repeat(1000);
+        let gz = dir.path().join("x.log");
+        let mut e = flate2::write::GzEncoder::new(
+            File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        e.write_all(&text).unwrap();
+        e.finish().unwrap();
+        let zs = dir.path().join("y.data");
+        std::fs::write(&zs, zstd::encode_all(&text[..], 3).unwrap()).unwrap();
+        for p in [&gz, &zs] {
+            let (src, c) = open(&fingerprint(p).unwrap(), u64::MAX).unwrap();
+            assert_ne!(c, Compression::None);
+            assert_eq!(chunks(src, 100, 1000).concat_bytes(), text);
+            let (src, _) = open(&fingerprint(p).unwrap(), 100).unwrap();
+            let mut ch = Chunker::new(src, 1 << 20, 1000);
+            let err = format!("{:#}", ch.next_chunk().err().unwrap());
+            assert!(err.contains("max_decompressed_bytes"), "{err}");
+        }
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(chunks(open(&fingerprint(&empty).unwrap(), 1).unwrap().0, 10, 10).is_empty());
+    }
+
+    #[test]
+    fn discover_sorts_globs_dirs_and_dedups() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("d/sub")).unwrap();
+        for f in ["b.log", "a.log", "d/z.log", "d/sub/y.log", "d/.hidden"] {
+            std::fs::write(dir.path().join(f), b"x\n").unwrap();
+        }
+        let g = dir.path().join("*.log").to_string_lossy().into_owned();
+        let d = dir.path().join("d").to_string_lossy().into_owned();
+        let a = dir.path().join("a.log").to_string_lossy().into_owned();
+        let found = discover(&[g.clone(), d, a]).unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|p| {
+                p.strip_prefix(dir.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["a.log", "b.log", "d/sub/y.log", "d/z.log"]);
+        assert!(discover(&[dir.path().join("nope").to_string_lossy().into_owned()]).is_err());
+        assert!(
+            discover(&[dir.path().join("*.none").to_string_lossy().into_owned()])
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

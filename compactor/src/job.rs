@@ -1,0 +1,342 @@
+//! The job file: what to read, how to parse it, where and how to write it.
+//!
+//! A job file is TOML. Unknown keys are errors (with the key's name and line), so a typo never
+//! silently falls back to a default. Relative paths are resolved against the job file's folder,
+//! so a job and its data can move together. Every default is a `pub const DEFAULT_*` here and is
+//! listed in README.md's job file reference.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use compactor_formats::{ColumnType, Format, Limits, ParseOptions};
+use serde::Deserialize;
+
+/// Default zstd level of Parquet pages.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 9;
+/// Default rows per Parquet row group.
+pub const DEFAULT_ROW_GROUP_SIZE: usize = 1 << 20;
+/// Default most rows in one segment file.
+pub const DEFAULT_MAX_SEGMENT_ROWS: usize = 1 << 24;
+/// Default cap on the share of rejected lines above which a run fails without committing.
+pub const DEFAULT_MAX_REJECTED_SHARE: f64 = 0.01;
+/// Default cap on the decompressed size of one input file: 1 TiB.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 1 << 40;
+/// Default size of the chunks the input is split into for parallel parsing. A constant, not a
+/// function of the thread count, so that output bytes never depend on threads.
+pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
+/// Default name of the partition column.
+pub const DEFAULT_PARTITION_NAME: &str = "dt";
+
+/// A parsed job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// `[input]`
+    pub input: InputConfig,
+    /// `[output]`
+    pub output: OutputConfig,
+    /// `[dedup]`
+    #[serde(default)]
+    pub dedup: DedupConfig,
+    /// `[limits]`
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// `[schema]`: column name = type, overriding inference.
+    #[serde(default)]
+    pub schema: BTreeMap<String, String>,
+}
+
+/// `[input]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Files, directories (read recursively) and globs; `-` reads standard input.
+    pub paths: Vec<String>,
+    /// `json`, `combined` or `common`.
+    pub format: Format,
+    /// Access logs: names of the trailing fields, in order (others are `extra_N`).
+    #[serde(default)]
+    pub extra_columns: Vec<String>,
+}
+
+/// `[output]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// The table directory.
+    pub path: PathBuf,
+    /// Sort key, in order. Rows are then ordered by the remaining columns.
+    #[serde(default)]
+    pub sort_by: Vec<String>,
+    /// zstd level, 1..=22.
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+    /// Rows per row group.
+    #[serde(default = "default_row_group_size")]
+    pub row_group_size: usize,
+    /// Most rows per segment file.
+    #[serde(default = "default_max_segment_rows")]
+    pub max_segment_rows: usize,
+    /// Where rejected lines go; default `<table>/_compactor/quarantine`.
+    #[serde(default)]
+    pub quarantine_dir: Option<PathBuf>,
+    /// `[output.partition]`: optional Hive-style partitioning by day or hour.
+    #[serde(default)]
+    pub partition: Option<PartitionConfig>,
+}
+
+/// `[output.partition]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    /// A timestamp column.
+    pub column: String,
+    /// `day` (`dt=2026-01-31`) or `hour` (`dt=2026-01-31-23`).
+    pub by: Granularity,
+    /// Name of the partition column.
+    #[serde(default = "default_partition_name")]
+    pub name: String,
+}
+
+/// Partition granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// One partition per UTC day.
+    Day,
+    /// One partition per UTC hour.
+    Hour,
+}
+
+/// `[dedup]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    /// `exact` (default), `keys` or `none`.
+    #[serde(default)]
+    pub mode: DedupModeName,
+    /// With `mode = "keys"`: the key columns.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+/// Dedup mode names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupModeName {
+    /// Identical records.
+    #[default]
+    Exact,
+    /// Records with equal key columns; the first is kept.
+    Keys,
+    /// No dedup.
+    None,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest accepted line, in bytes.
+    pub max_line_bytes: usize,
+    /// Deepest accepted JSON nesting.
+    pub max_depth: usize,
+    /// Most distinct columns.
+    pub max_columns: usize,
+    /// Largest decompressed size of one input file.
+    pub max_decompressed_bytes: u64,
+    /// Share of rejected lines (0..=1) above which the run fails without committing.
+    pub max_rejected_share: f64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_line_bytes: l.max_line_bytes,
+            max_depth: l.max_depth,
+            max_columns: l.max_columns,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_rejected_share: DEFAULT_MAX_REJECTED_SHARE,
+        }
+    }
+}
+
+fn default_zstd_level() -> i32 {
+    DEFAULT_ZSTD_LEVEL
+}
+fn default_row_group_size() -> usize {
+    DEFAULT_ROW_GROUP_SIZE
+}
+fn default_max_segment_rows() -> usize {
+    DEFAULT_MAX_SEGMENT_ROWS
+}
+fn default_partition_name() -> String {
+    DEFAULT_PARTITION_NAME.to_string()
+}
+
+impl Job {
+    /// Reads, parses and validates a job file; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<Job> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading job file {}", path.display()))?;
+        let mut job =
+            Job::parse(&text).with_context(|| format!("invalid job file {}", path.display()))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        job.resolve_paths(&base);
+        Ok(job)
+    }
+
+    /// Parses and validates job text (paths left as written).
+    pub fn parse(text: &str) -> Result<Job> {
+        let job: Job = toml::from_str(text)?;
+        job.validate()?;
+        Ok(job)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        self.output.path = abs(&self.output.path);
+        if let Some(q) = &self.output.quarantine_dir {
+            self.output.quarantine_dir = Some(abs(q));
+        }
+        for p in &mut self.input.paths {
+            if p != "-" && !Path::new(p).is_absolute() {
+                *p = base.join(&*p).to_string_lossy().into_owned();
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.input.paths.is_empty() {
+            bail!("[input] paths is empty");
+        }
+        if !(1..=22).contains(&self.output.zstd_level) {
+            bail!(
+                "[output] zstd_level must be 1..=22, got {}",
+                self.output.zstd_level
+            );
+        }
+        if self.output.row_group_size == 0 || self.output.max_segment_rows == 0 {
+            bail!("[output] row_group_size and max_segment_rows must be positive");
+        }
+        let share = self.limits.max_rejected_share;
+        if !(0.0..=1.0).contains(&share) {
+            bail!("[limits] max_rejected_share must be between 0 and 1, got {share}");
+        }
+        if self.limits.max_line_bytes == 0
+            || self.limits.max_depth == 0
+            || self.limits.max_columns == 0
+        {
+            bail!("[limits] max_line_bytes, max_depth and max_columns must be positive");
+        }
+        match self.dedup.mode {
+            DedupModeName::Keys if self.dedup.keys.is_empty() => {
+                bail!("[dedup] mode = \"keys\" needs keys = [\"column\", ...]")
+            }
+            DedupModeName::Exact | DedupModeName::None if !self.dedup.keys.is_empty() => {
+                bail!("[dedup] keys is only used with mode = \"keys\"")
+            }
+            _ => {}
+        }
+        for (name, t) in &self.schema {
+            t.parse::<ColumnType>()
+                .with_context(|| format!("[schema] {name}"))?;
+        }
+        if let Some(p) = &self.output.partition {
+            if let Some(t) = self.schema.get(&p.column) {
+                if t.parse::<ColumnType>()? != ColumnType::Timestamp {
+                    bail!(
+                        "[output.partition] column {} must be a timestamp, but [schema] says {t}",
+                        p.column
+                    );
+                }
+            }
+            if compactor_formats::schema::sanitize_name(&p.name) != p.name.as_str() {
+                bail!(
+                    "[output.partition] name {:?} is not a valid column name",
+                    p.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The parser options this job asks for.
+    pub fn parse_options(&self) -> Result<ParseOptions> {
+        let mut opts = ParseOptions::new(self.input.format);
+        opts.limits = Limits {
+            max_line_bytes: self.limits.max_line_bytes,
+            max_depth: self.limits.max_depth,
+            max_columns: self.limits.max_columns,
+        };
+        opts.extra_columns = self.input.extra_columns.clone();
+        for (name, t) in &self.schema {
+            opts.forced.insert(name.clone(), t.parse()?);
+        }
+        if let Some(p) = &self.output.partition {
+            opts.forced
+                .entry(p.column.clone())
+                .or_insert(ColumnType::Timestamp);
+        }
+        Ok(opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[input]\npaths = [\"a.jsonl\"]\nformat = \"json\"\n[output]\npath = \"t\"\n";
+
+    #[test]
+    fn minimal_job_gets_defaults() {
+        let job = Job::parse(MIN).unwrap();
+        assert_eq!(job.output.zstd_level, DEFAULT_ZSTD_LEVEL);
+        assert_eq!(job.dedup.mode, DedupModeName::Exact);
+        assert_eq!(job.limits.max_rejected_share, DEFAULT_MAX_REJECTED_SHARE);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = format!("{MIN}sort_bu = [\"x\"]\n");
+        let err = format!("{:#}", Job::parse(&text).unwrap_err());
+        assert!(err.contains("sort_bu") && err.contains("line 6"), "{err}");
+        let err = format!(
+            "{:#}",
+            Job::parse(&format!("{MIN}[dedupe]\nmode = \"exact\"\n")).unwrap_err()
+        );
+        assert!(err.contains("dedupe"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        for extra in [
+            "zstd_level = 30\n",
+            "[dedup]\nmode = \"keys\"\n",
+            "[dedup]\nkeys = [\"a\"]\n",
+            "[schema]\nx = \"decimal\"\n",
+            "[limits]\nmax_rejected_share = 2.0\n",
+            "[output.partition]\ncolumn = \"ts\"\nby = \"week\"\n",
+        ] {
+            assert!(Job::parse(&format!("{MIN}{extra}")).is_err(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_follow_the_job_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("job.toml");
+        std::fs::write(&p, MIN).unwrap();
+        let job = Job::load(&p).unwrap();
+        assert_eq!(job.output.path, dir.path().join("t"));
+        assert_eq!(Path::new(&job.input.paths[0]), dir.path().join("a.jsonl"));
+    }
+}

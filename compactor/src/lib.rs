@@ -1,0 +1,13 @@
+//! The compactor application: job files, input handling, the run pipeline, Parquet segments and
+//! the Delta table. The `compactor` binary is a thin wrapper around [`cli::main`]; the library
+//! target exists so that integration tests (and the root package's test CLI) can drive runs
+//! in-process. This is the application layer: it uses `anyhow`, unlike the library crates.
+
+pub mod cli;
+pub mod input;
+pub mod job;
+pub mod progress;
+pub mod quarantine;
+pub mod run;
+pub mod segment;
+pub mod table;

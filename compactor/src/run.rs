@@ -1,0 +1,637 @@
+//! One `compactor run`: inputs in, one atomic commit out.
+//!
+//! # Algorithm
+//! 1. Lock the table (`_compactor/lock`), so two runs never interleave; clean up what a crashed
+//!    run left (segments named in `_compactor/pending/*` that no snapshot references).
+//! 2. Find the inputs; fingerprint them; drop those the table's ledger says were consumed.
+//! 3. Cut each input into chunks and parse the chunks in parallel (rayon), in input order.
+//!    Rejected lines go to the quarantine file; rows are buffered against the memory budget.
+//! 4. Fail without committing if the rejected share is above `max_rejected_share`.
+//! 5. Unify the chunks' schemas with the table's; sort and deduplicate (engine `SortDedup`).
+//! 6. Write segments (one or more per partition), fsync, then commit them together with the
+//!    updated ledger in one Delta transaction.
+//!
+//! ```text
+//!   lock ─▶ cleanup ─▶ discover ─▶ ledger filter ─▶ chunk ─▶ parse ∥ ─▶ quarantine
+//!                                                              │
+//!        commit(adds + ledger) ◀─ write segments ◀─ sort+dedup ◀┘ (unify schemas)
+//! ```
+//! Invariant checked before committing: `lines_in == rows_out + duplicates + rejected`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use compactor_engine::{DedupMode, MemoryPool, SortDedup};
+use compactor_formats::{parse_chunk, schema, ParsedChunk};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::input::{self, Chunker, InputFile};
+use crate::job::{DedupModeName, Granularity, Job, DEFAULT_CHUNK_BYTES};
+use crate::progress::Progress;
+use crate::quarantine::Quarantine;
+use crate::segment::{self, SegmentOptions};
+use crate::table::{Ledger, LedgerEntry, Table, WrittenSegment};
+
+/// A commit lost to a concurrent writer.
+#[derive(Debug)]
+pub struct Conflict(pub String);
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Conflict {}
+
+/// The run rejected more lines than the job allows; nothing was committed.
+#[derive(Debug)]
+pub struct TooManyRejected(pub String);
+impl std::fmt::Display for TooManyRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for TooManyRejected {}
+
+/// Another run holds the table's lock.
+#[derive(Debug)]
+pub struct Locked(pub String);
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Locked {}
+
+/// How to run (from the command line, not the job).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// Memory budget in bytes.
+    pub memory: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What a run did. `lines_in == rows_out + duplicates + rejected` always holds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    /// Unique id of the run (names its quarantine file).
+    pub run_id: String,
+    /// Table directory.
+    pub table: String,
+    /// Whether a commit was made.
+    pub committed: bool,
+    /// Table version after the run (`null` if there is no table).
+    pub version: Option<u64>,
+    /// Why nothing was committed, when nothing was.
+    pub note: Option<String>,
+    /// Input files read.
+    pub files_in: u64,
+    /// Input files skipped because the table already consumed them.
+    pub files_skipped: u64,
+    /// Lines read.
+    pub lines_in: u64,
+    /// Rows written.
+    pub rows_out: u64,
+    /// Lines dropped as duplicates.
+    pub duplicates: u64,
+    /// Lines rejected (see the quarantine file).
+    pub rejected: u64,
+    /// Bytes of input as stored.
+    pub bytes_in: u64,
+    /// Bytes of input after decompression.
+    pub bytes_decoded: u64,
+    /// Bytes of segments written.
+    pub bytes_out: u64,
+    /// Segments written.
+    pub segments: u64,
+    /// Columns in the output.
+    pub columns: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Quarantine file, if any line was rejected.
+    pub quarantine: Option<String>,
+    /// Most memory reserved at once from the budget.
+    pub peak_reserved_bytes: u64,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+impl RunReport {
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        let ratio = if self.bytes_out > 0 {
+            self.bytes_in as f64 / self.bytes_out as f64
+        } else {
+            0.0
+        };
+        let mbps = if self.seconds > 0.0 {
+            self.bytes_decoded as f64 / 1e6 / self.seconds
+        } else {
+            0.0
+        };
+        let head = match (self.committed, &self.note) {
+            (true, _) => format!("committed version {}", self.version.unwrap_or(0)),
+            (false, Some(n)) => format!("nothing committed: {n}"),
+            (false, None) => "nothing committed".to_string(),
+        };
+        let mut s = format!(
+            "{head}\n  files {} read, {} already consumed\n  lines {} = rows {} + duplicates {} + rejected {}\n  bytes {} in -> {} out in {} segment(s), ratio {ratio:.1}x\n  {:.2} s, {mbps:.0} MB/s, {} thread(s)",
+            self.files_in, self.files_skipped, self.lines_in, self.rows_out, self.duplicates, self.rejected, self.bytes_in, self.bytes_out, self.segments, self.seconds, self.threads
+        );
+        if let Some(q) = &self.quarantine {
+            s.push_str(&format!("\n  rejected lines: {q}"));
+        }
+        s
+    }
+}
+
+/// Crashes the process at a named point when `COMPACTOR_FAILPOINT` names it, to test that a
+/// crash at any point leaves the table as it was. Costs one env lookup per point per run.
+pub fn failpoint(name: &str) {
+    if std::env::var("COMPACTOR_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
+fn new_run_id() -> String {
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{now}-{}", &id[..12])
+}
+
+/// Holds the table lock; released on drop (the OS releases it if the process dies).
+struct TableLock(#[allow(dead_code)] File);
+
+fn lock_table(meta: &Path) -> Result<TableLock> {
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(meta.join("lock"))?;
+    match f.try_lock() {
+        Ok(()) => Ok(TableLock(f)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(Locked(format!(
+            "another compactor run holds the lock {}",
+            meta.join("lock").display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking the table"),
+    }
+}
+
+/// Deletes segments of crashed runs: files named in pending markers that no snapshot references.
+fn cleanup_crashed(table: &Table, pending: &Path) -> Result<usize> {
+    let mut markers: Vec<PathBuf> = std::fs::read_dir(pending)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    markers.sort();
+    if markers.is_empty() {
+        return Ok(0);
+    }
+    let live: std::collections::HashSet<PathBuf> = table
+        .live_files()?
+        .into_iter()
+        .map(|p| table.root().join(percent_decode(&p)))
+        .collect();
+    let mut removed = 0;
+    for m in markers {
+        for line in std::fs::read_to_string(&m)?
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let p = PathBuf::from(line);
+            if p.starts_with(table.root()) && !live.contains(&p) && p.exists() {
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("removing orphan {}", p.display()))?;
+                removed += 1;
+            }
+        }
+        std::fs::remove_file(&m)?;
+    }
+    segment::sync_dir(pending)?;
+    Ok(removed)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 1 && i + 2 <= b.len() - 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs a job. See the module docs.
+pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
+    let started = Instant::now();
+    let mut report = RunReport {
+        run_id: new_run_id(),
+        threads: opts.threads,
+        ..Default::default()
+    };
+    let parse_opts = job.parse_options()?;
+
+    let mut table = Table::open(&job.output.path)?;
+    report.table = table.root().display().to_string();
+    let meta = table.root().join("_compactor");
+    let pending_dir = meta.join("pending");
+    std::fs::create_dir_all(&pending_dir)?;
+    let _lock = lock_table(&meta)?;
+    let removed = cleanup_crashed(&table, &pending_dir)?;
+    if removed > 0 {
+        tracing::warn!("removed {removed} segment file(s) left by a crashed run");
+    }
+    table.refresh()?;
+    let ledger = table.ledger()?;
+
+    // 2. inputs
+    let mut inputs: Vec<InputFile> = Vec::new();
+    for path in input::discover(&job.input.paths)? {
+        let f = input::fingerprint(&path)?;
+        let key = f.display();
+        if !f.is_stdin() && ledger.contains(&key, f.size, &f.fingerprint) {
+            report.files_skipped += 1;
+            continue;
+        }
+        if ledger.changed(&key) {
+            tracing::warn!("{key} changed since the table consumed it; reading it again whole");
+        }
+        inputs.push(f);
+    }
+    report.version = table.version();
+    if inputs.is_empty() {
+        report.note = Some(if report.files_skipped > 0 {
+            "every input file was already consumed".into()
+        } else {
+            "no input files found".into()
+        });
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    report.files_in = inputs.len() as u64;
+    report.bytes_in = inputs.iter().map(|f| f.size).sum();
+
+    // forced types: the table's schema wins over inference; the job's [schema] must agree.
+    let table_schema = table.schema()?;
+    let partition = job.output.partition.clone();
+    let mut parse_opts = parse_opts;
+    let mut table_data_schema: Option<Schema> = None;
+    if let Some(ts) = &table_schema {
+        let fields: Vec<_> = ts
+            .fields()
+            .iter()
+            .filter(|f| {
+                partition
+                    .as_ref()
+                    .is_none_or(|p| !f.name().eq_ignore_ascii_case(&p.name))
+            })
+            .cloned()
+            .collect();
+        for f in &fields {
+            let t = schema::ColumnType::from_data_type(f.data_type()).with_context(|| {
+                format!(
+                    "table column {} has a type compactor does not write",
+                    f.name()
+                )
+            })?;
+            if let Some(want) = parse_opts
+                .forced
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(f.name()))
+                .map(|(_, v)| *v)
+            {
+                if want != t {
+                    bail!(
+                        "column {} is {t} in the table but the job's [schema] says {want}",
+                        f.name()
+                    );
+                }
+            }
+            parse_opts.forced.insert(f.name().clone(), t);
+        }
+        table_data_schema = Some(Schema::new(fields));
+    }
+
+    // 3. parse
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()?;
+    let memory = MemoryPool::new(opts.memory);
+    let mut buffered = memory.reservation("parsed batches");
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let qdir = job
+        .output
+        .quarantine_dir
+        .clone()
+        .unwrap_or_else(|| meta.join("quarantine"));
+    let mut quarantine = Quarantine::new(qdir.join(format!("{}.jsonl", report.run_id)));
+    let progress = Progress::new(opts.progress, report.bytes_in);
+    let group = opts.threads.max(1) * 2;
+    let mut done_bytes = 0u64;
+    for file in &inputs {
+        tracing::info!("reading {} ({} bytes)", file.display(), file.size);
+        let (source, _) = input::open(file, job.limits.max_decompressed_bytes)?;
+        let mapped = matches!(source, input::Source::Mapped(_));
+        let mut chunker = Chunker::new(source, DEFAULT_CHUNK_BYTES, job.limits.max_line_bytes);
+        loop {
+            let mut chunks = Vec::with_capacity(group);
+            while chunks.len() < group {
+                match chunker
+                    .next_chunk()
+                    .with_context(|| format!("reading {}", file.display()))?
+                {
+                    Some(c) => chunks.push(c),
+                    None => break,
+                }
+            }
+            if chunks.is_empty() {
+                break;
+            }
+            let parsed: Vec<compactor_formats::Result<ParsedChunk>> = pool.install(|| {
+                chunks
+                    .par_iter()
+                    .map(|c| parse_chunk(&parse_opts, c.bytes(), c.first_line))
+                    .collect()
+            });
+            for p in parsed {
+                let p = p?;
+                report.lines_in += p.lines;
+                report.rejected += p.rejects.len() as u64;
+                quarantine.write(&file.display(), &p.rejects)?;
+                if p.batch.num_rows() > 0 {
+                    buffered.try_grow(p.batch.get_array_memory_size())?;
+                    batches.push(p.batch);
+                }
+            }
+            if mapped {
+                progress.set(done_bytes + chunker.bytes_read);
+            }
+        }
+        report.bytes_decoded += chunker.bytes_read;
+        done_bytes += file.size;
+        progress.set(done_bytes);
+    }
+    progress.finish();
+    report.quarantine = quarantine.finish()?.map(|p| p.display().to_string());
+
+    // 4. rejected share
+    if report.rejected > 0 {
+        let share = report.rejected as f64 / report.lines_in as f64;
+        if share > job.limits.max_rejected_share {
+            bail!(TooManyRejected(format!(
+                "{} of {} lines ({:.2}%) were rejected, above max_rejected_share ({:.2}%); nothing was committed. See {}",
+                report.rejected,
+                report.lines_in,
+                share * 100.0,
+                job.limits.max_rejected_share * 100.0,
+                report.quarantine.as_deref().unwrap_or("the quarantine")
+            )));
+        }
+    }
+
+    // 5. unify, sort, dedup
+    let unified = schema::unify(
+        table_data_schema.as_ref(),
+        batches.iter().map(|b| b.schema_ref().as_ref()),
+    )?;
+    if unified.fields().is_empty() {
+        report.note = Some("the inputs hold no rows".into());
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let mut sort_by = job.output.sort_by.clone();
+    let mut sort_schema = unified.clone();
+    if let Some(p) = &partition {
+        if unified
+            .fields()
+            .iter()
+            .any(|f| f.name().eq_ignore_ascii_case(&p.name))
+        {
+            bail!("the partition column name {:?} is also a data column; choose another [output.partition] name", p.name);
+        }
+        let src = unified
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(&p.column))
+            .with_context(|| format!("partition column {:?} is not in the data", p.column))?;
+        if !matches!(unified.field(src).data_type(), DataType::Timestamp(..)) {
+            bail!(
+                "partition column {:?} is {} but must be a timestamp",
+                p.column,
+                unified.field(src).data_type()
+            );
+        }
+        sort_by.insert(0, p.name.clone());
+        let mut fields = unified.fields().to_vec();
+        fields.push(Arc::new(Field::new(&p.name, DataType::Utf8, true)));
+        sort_schema = Arc::new(Schema::new(fields));
+    }
+    let dedup = match job.dedup.mode {
+        DedupModeName::Exact => DedupMode::Exact,
+        DedupModeName::None => DedupMode::None,
+        DedupModeName::Keys => DedupMode::Keys(job.dedup.keys.clone()),
+    };
+    let mut sorter = SortDedup::try_new(sort_schema.clone(), &sort_by, dedup, &memory)?;
+    for b in std::mem::take(&mut batches) {
+        let size = b.get_array_memory_size();
+        let mut b = schema::conform(&b, &unified)?;
+        if let Some(p) = &partition {
+            let src = unified.index_of(
+                unified
+                    .fields()
+                    .iter()
+                    .find(|f| f.name().eq_ignore_ascii_case(&p.column))
+                    .map(|f| f.name().as_str())
+                    .unwrap_or(""),
+            )?;
+            let values = partition_values(b.column(src), p.by);
+            let mut cols = b.columns().to_vec();
+            cols.push(values);
+            b = RecordBatch::try_new(sort_schema.clone(), cols)?;
+        }
+        sorter.push(b)?;
+        buffered.shrink(size);
+    }
+    let sorted = sorter.finish()?;
+    report.duplicates = sorted.duplicates;
+    report.rows_out = sorted.batch.num_rows() as u64;
+    report.columns = unified.fields().len() as u64;
+    if report.lines_in != report.rows_out + report.duplicates + report.rejected {
+        bail!("internal error: accounting does not add up ({} lines != {} rows + {} duplicates + {} rejected)", report.lines_in, report.rows_out, report.duplicates, report.rejected);
+    }
+
+    // 6. write segments and commit
+    let sorted_idx: Vec<usize> = job
+        .output
+        .sort_by
+        .iter()
+        .filter_map(|n| {
+            unified
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(n))
+        })
+        .collect();
+    let seg_opts = SegmentOptions {
+        zstd_level: job.output.zstd_level,
+        row_group_size: job.output.row_group_size,
+        sorted_by: sorted_idx,
+    };
+    let pieces = split_segments(
+        &sorted.batch,
+        partition.is_some(),
+        job.output.max_segment_rows,
+    );
+    let mut write = table.begin(&unified, partition.as_ref().map(|p| p.name.as_str()))?;
+    let marker_path = pending_dir.join(format!("{}.pending", report.run_id));
+    let mut marker = File::create(&marker_path)?;
+    segment::sync_dir(&pending_dir)?;
+    failpoint("before-segments");
+    let mut dirs = std::collections::BTreeSet::new();
+    let data_cols: Vec<usize> = (0..unified.fields().len()).collect();
+    let mut written = Vec::new();
+    for (n, (part, range)) in pieces.iter().enumerate() {
+        let dir = write.dir_for(part.as_deref())?;
+        let path = dir.join(format!("part-{}-{n:05}.zstd.parquet", report.run_id));
+        writeln!(marker, "{}", path.display())?;
+        marker.sync_data()?;
+        let batch = sorted
+            .batch
+            .slice(range.start, range.len())
+            .project(&data_cols)?;
+        let size = segment::write_segment(&path, &batch, seg_opts.properties()?)?;
+        dirs.insert(dir);
+        written.push((WrittenSegment { path, size }, part.clone(), batch));
+        report.bytes_out += size;
+        report.segments += 1;
+    }
+    for d in &dirs {
+        segment::sync_dir(d)?;
+    }
+    failpoint("after-segments");
+    for (seg, part, batch) in &written {
+        write.stage(seg, part.as_deref(), batch)?;
+    }
+    drop(written);
+    let mut new_ledger: Ledger = ledger.clone();
+    new_ledger.v = 1;
+    let next_version = table.version().map_or(0, |v| v + 1);
+    for f in inputs.iter().filter(|f| !f.is_stdin()) {
+        let path = f.display();
+        new_ledger.files.retain(|e| e.path != path);
+        new_ledger.files.push(LedgerEntry {
+            path,
+            size: f.size,
+            xxh3: f.fingerprint.clone(),
+            version: next_version,
+        });
+    }
+    let metrics = BTreeMap::from([
+        ("numOutputRows".to_string(), report.rows_out.to_string()),
+        ("numFiles".to_string(), report.segments.to_string()),
+        ("numOutputBytes".to_string(), report.bytes_out.to_string()),
+        ("compactorLinesIn".to_string(), report.lines_in.to_string()),
+        (
+            "compactorDuplicates".to_string(),
+            report.duplicates.to_string(),
+        ),
+        ("compactorRejected".to_string(), report.rejected.to_string()),
+    ]);
+    failpoint("before-commit");
+    let version = write.commit(&new_ledger, metrics)?;
+    failpoint("after-commit");
+    drop(marker);
+    std::fs::remove_file(&marker_path)?;
+    report.committed = true;
+    report.version = Some(version);
+    report.peak_reserved_bytes = memory.peak() as u64;
+    report.seconds = started.elapsed().as_secs_f64();
+    debug_assert_eq!(memory.used(), 0);
+    Ok(report)
+}
+
+/// Day or hour of each timestamp as a partition value (`2026-01-31` / `2026-01-31-23`), null
+/// for a null timestamp. Values are built from digits only, so they cannot name a path.
+pub fn partition_values(ts: &ArrayRef, by: Granularity) -> ArrayRef {
+    let ts = ts.as_primitive::<TimestampMicrosecondType>();
+    let unit: i64 = match by {
+        Granularity::Day => 86_400_000_000,
+        Granularity::Hour => 3_600_000_000,
+    };
+    let mut last: Option<(i64, String)> = None;
+    let values: StringArray = (0..ts.len())
+        .map(|i| {
+            if ts.is_null(i) {
+                return None;
+            }
+            let bucket = ts.value(i).div_euclid(unit);
+            if let Some((b, s)) = &last {
+                if *b == bucket {
+                    return Some(s.clone());
+                }
+            }
+            let dt = chrono::DateTime::from_timestamp_micros(bucket * unit).unwrap_or_default();
+            let s = match by {
+                Granularity::Day => dt.format("%Y-%m-%d").to_string(),
+                Granularity::Hour => dt.format("%Y-%m-%d-%H").to_string(),
+            };
+            last = Some((bucket, s.clone()));
+            Some(s)
+        })
+        .collect();
+    Arc::new(values)
+}
+
+/// Cuts the sorted rows into segments: at every partition change (the partition column is
+/// the batch's last column) and every `max_rows` rows.
+fn split_segments(
+    batch: &RecordBatch,
+    partitioned: bool,
+    max_rows: usize,
+) -> Vec<(Option<String>, std::ops::Range<usize>)> {
+    let n = batch.num_rows();
+    let mut out = Vec::new();
+    let parts = partitioned.then(|| {
+        batch
+            .column(batch.num_columns() - 1)
+            .as_string::<i32>()
+            .clone()
+    });
+    let value = |i: usize| {
+        parts
+            .as_ref()
+            .and_then(|p| (!p.is_null(i)).then(|| p.value(i).to_string()))
+    };
+    let mut start = 0;
+    while start < n {
+        let v = value(start);
+        let mut end = start + 1;
+        while end < n && end - start < max_rows && (parts.is_none() || value(end) == v) {
+            end += 1;
+        }
+        out.push((v, start..end));
+        start = end;
+    }
+    out
+}

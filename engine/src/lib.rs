@@ -1,0 +1,39 @@
+//! Columnar kernels for compactor: the memory budget and the sort + dedup operator.
+//!
+//! Everything here works on Arrow arrays and knows nothing of files or formats. The operators
+//! reserve the memory they hold from one [`memory::MemoryPool`] before they hold it, so a run
+//! stays inside `--memory` or fails with [`EngineError::ResourcesExhausted`] (the engine issue
+//! turns that failure into a spill to disk).
+
+pub mod memory;
+pub mod sort;
+
+pub use memory::{MemoryPool, MemoryReservation};
+pub use sort::{DedupMode, SortDedup, SortDedupOutput};
+
+/// Errors of the engine crate, kept apart by cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The memory budget is too small for the work asked.
+    #[error("memory budget exhausted: {consumer} needs {requested} more bytes, {used} of {limit} in use (raise --memory)")]
+    ResourcesExhausted {
+        /// Who asked.
+        consumer: String,
+        /// Bytes asked for.
+        requested: usize,
+        /// Bytes in use when asked.
+        used: usize,
+        /// The pool's limit.
+        limit: usize,
+    },
+    /// The caller asked for something that does not make sense (an unknown sort column, say).
+    #[error("invalid plan: {0}")]
+    Plan(String),
+    /// An Arrow kernel failed: a bug or an unsupported type.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// Result alias of the engine crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

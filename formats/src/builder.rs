@@ -1,0 +1,538 @@
+//! Row-at-a-time accumulation of typed columns for one chunk.
+//!
+//! # Why
+//! A line's fields arrive one by one, but a line must be accepted or rejected as a whole, and a
+//! column's type is only known once the whole chunk has been seen. So fields are first recorded
+//! as small [`Cell`]s (a kind, a parsed number, and the span of the value's verbatim text), the
+//! row is validated on [`RowsBuilder::commit_row`], and arrays are built once in
+//! [`RowsBuilder::finish`] with the column's final type. Each value is parsed once; strings are
+//! copied once, into the Arrow buffer.
+//!
+//! ```text
+//!  parser ──push_*──▶ pending row ──commit_row──▶ column cells ──finish──▶ Arrow arrays
+//!                         │ (duplicate field? forced type? too many columns?)
+//!                         └──▶ Err(reason): row rolled back, caller records a Reject
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch, RecordBatchOptions,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema};
+
+use crate::error::{FormatError, Result};
+use crate::schema::{sanitize_name, ColumnType};
+use crate::{ts, ParseOptions};
+
+/// What a value looked like in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// JSON `null`, a missing field, or `-` in an access log.
+    Null = 0,
+    /// `true` / `false`.
+    Bool = 1,
+    /// An integer that fits in i64.
+    Int = 2,
+    /// A finite float.
+    Float = 3,
+    /// A recognised timestamp.
+    Ts = 4,
+    /// Anything else: text, arrays, numbers too large for i64.
+    Str = 5,
+}
+
+/// One recorded value: its kind, its parsed number (int, float bits, micros or bool) and the
+/// span of its verbatim text, either in the chunk or in the builder's arena.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell {
+    kind: Kind,
+    in_arena: bool,
+    off: u32,
+    len: u32,
+    num: u64,
+}
+
+impl Cell {
+    const NULL: Cell = Cell {
+        kind: Kind::Null,
+        in_arena: false,
+        off: 0,
+        len: 0,
+        num: 0,
+    };
+}
+
+/// Largest integer magnitude a float represents exactly.
+const MAX_EXACT_INT: u64 = 1 << 53;
+
+struct Column {
+    name: String,
+    cells: Vec<Cell>,
+    kinds: u8,
+    big_int: bool,
+    forced: Option<ColumnType>,
+}
+
+struct Pending {
+    name: (usize, usize),
+    cell: Cell,
+}
+
+/// Accumulates rows for one chunk. See the module docs.
+pub struct RowsBuilder {
+    forced: HashMap<String, ColumnType>,
+    max_columns: usize,
+    columns: Vec<Column>,
+    exact: HashMap<Box<str>, usize>,
+    folded: HashMap<String, usize>,
+    arena: Vec<u8>,
+    rows: usize,
+    pending: Vec<Pending>,
+    names: String,
+    arena_mark: usize,
+    /// Per column: the row that last named it, to catch duplicate fields in O(1).
+    marks: Vec<usize>,
+    /// Stamp of the open row attempt (rows that get rejected reuse their row number).
+    attempt: usize,
+}
+
+impl RowsBuilder {
+    /// A builder for the options' forced types and limits.
+    pub fn new(opts: &ParseOptions) -> Self {
+        RowsBuilder {
+            forced: opts
+                .forced
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+                .collect(),
+            max_columns: opts.limits.max_columns,
+            columns: Vec::new(),
+            exact: HashMap::new(),
+            folded: HashMap::new(),
+            arena: Vec::new(),
+            rows: 0,
+            pending: Vec::new(),
+            names: String::new(),
+            arena_mark: 0,
+            marks: Vec::new(),
+            attempt: 0,
+        }
+    }
+
+    /// Rows committed so far.
+    pub fn num_rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Opens a new row.
+    pub fn begin_row(&mut self) {
+        self.attempt += 1;
+        self.pending.clear();
+        self.names.clear();
+        self.arena_mark = self.arena.len();
+    }
+
+    /// Drops the open row and everything it wrote.
+    pub fn abort_row(&mut self) {
+        self.pending.clear();
+        self.arena.truncate(self.arena_mark);
+    }
+
+    fn push(&mut self, name: &str, cell: Cell) {
+        let start = self.names.len();
+        self.names.push_str(name);
+        self.pending.push(Pending {
+            name: (start, self.names.len()),
+            cell,
+        });
+    }
+
+    fn span(off: usize, len: usize) -> Cell {
+        Cell {
+            kind: Kind::Str,
+            in_arena: false,
+            off: off as u32,
+            len: len as u32,
+            num: 0,
+        }
+    }
+
+    /// A null value.
+    pub fn push_null(&mut self, name: &str) {
+        self.push(name, Cell::NULL);
+    }
+
+    /// A boolean whose text is `chunk[off..off + len]`.
+    pub fn push_bool(&mut self, name: &str, value: bool, off: usize, len: usize) {
+        self.push(
+            name,
+            Cell {
+                kind: Kind::Bool,
+                num: u64::from(value),
+                ..Self::span(off, len)
+            },
+        );
+    }
+
+    /// An integer whose text is `chunk[off..off + len]`.
+    pub fn push_int(&mut self, name: &str, value: i64, off: usize, len: usize) {
+        self.push(
+            name,
+            Cell {
+                kind: Kind::Int,
+                num: value as u64,
+                ..Self::span(off, len)
+            },
+        );
+    }
+
+    /// A timestamp (microseconds, UTC) whose text is `chunk[off..off + len]`.
+    pub fn push_ts(&mut self, name: &str, micros: i64, off: usize, len: usize) {
+        self.push(
+            name,
+            Cell {
+                kind: Kind::Ts,
+                num: micros as u64,
+                ..Self::span(off, len)
+            },
+        );
+    }
+
+    /// A number in its source text `text` (at `chunk[off..]`): int if it fits i64, float if
+    /// finite, otherwise kept as a string so that nothing is lost.
+    pub fn push_number(&mut self, name: &str, text: &str, off: usize) {
+        self.push(name, classify_number(text, off));
+    }
+
+    /// Verbatim text from the chunk, kept as a string (arrays, for instance).
+    pub fn push_raw_str(&mut self, name: &str, off: usize, len: usize) {
+        self.push(name, Self::span(off, len));
+    }
+
+    /// A string from the chunk, recognised as a timestamp when it looks like one.
+    pub fn push_str(&mut self, name: &str, text: &str, off: usize) {
+        let mut cell = Self::span(off, text.len());
+        if let Some(micros) = looks_like_ts(text.as_bytes())
+            .then(|| ts::parse_iso(text.as_bytes()))
+            .flatten()
+        {
+            cell.kind = Kind::Ts;
+            cell.num = micros as u64;
+        }
+        self.push(name, cell);
+    }
+
+    /// A string not in the chunk (an unescaped JSON string): copied to the arena.
+    pub fn push_owned_str(&mut self, name: &str, text: &str) {
+        let off = self.arena.len();
+        self.arena.extend_from_slice(text.as_bytes());
+        let mut cell = Cell {
+            in_arena: true,
+            ..Self::span(off, text.len())
+        };
+        if let Some(micros) = looks_like_ts(text.as_bytes())
+            .then(|| ts::parse_iso(text.as_bytes()))
+            .flatten()
+        {
+            cell.kind = Kind::Ts;
+            cell.num = micros as u64;
+        }
+        self.push(name, cell);
+    }
+
+    fn text<'a>(&'a self, chunk: &'a [u8], cell: &Cell) -> &'a [u8] {
+        let (off, len) = (cell.off as usize, cell.len as usize);
+        if cell.in_arena {
+            &self.arena[off..off + len]
+        } else {
+            &chunk[off..off + len]
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<usize> {
+        if let Some(&i) = self.exact.get(name) {
+            return Some(i);
+        }
+        self.folded
+            .get(&sanitize_name(name).to_ascii_lowercase())
+            .copied()
+    }
+
+    /// Phase 1 of [`Self::commit_row`]: resolve names, convert to forced types and find
+    /// duplicate fields. Mutates nothing but `marks`.
+    #[allow(clippy::type_complexity)]
+    fn resolve(
+        &self,
+        chunk: &[u8],
+        stamp: usize,
+        marks: &mut [usize],
+    ) -> std::result::Result<(Vec<(Option<usize>, Cell)>, Vec<String>), String> {
+        let mut resolved = Vec::with_capacity(self.pending.len());
+        let mut new_names: Vec<String> = Vec::new();
+        for p in &self.pending {
+            let name = &self.names[p.name.0..p.name.1];
+            let idx = self.lookup(name);
+            let forced = match idx {
+                Some(i) => {
+                    if marks[i] == stamp {
+                        return Err(format!("duplicate field {name:?}"));
+                    }
+                    marks[i] = stamp;
+                    self.columns[i].forced
+                }
+                None => {
+                    let folded = sanitize_name(name).to_ascii_lowercase();
+                    if new_names.contains(&folded) {
+                        return Err(format!("duplicate field {name:?}"));
+                    }
+                    let forced = self.forced.get(&folded).copied();
+                    new_names.push(folded);
+                    forced
+                }
+            };
+            let cell = match forced {
+                Some(t) => convert(p.cell, t, self.text(chunk, &p.cell))
+                    .map_err(|why| format!("field {name:?}: {why}"))?,
+                None => p.cell,
+            };
+            resolved.push((idx, cell));
+        }
+        Ok((resolved, new_names))
+    }
+
+    /// Validates the open row and appends it. On `Err(reason)` nothing was appended; the caller
+    /// then calls [`Self::abort_row`].
+    pub fn commit_row(&mut self, chunk: &[u8]) -> std::result::Result<(), String> {
+        let row = self.rows;
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.resize(self.columns.len(), usize::MAX);
+        let resolved = self.resolve(chunk, self.attempt, &mut marks);
+        self.marks = marks;
+        let (resolved, new_names) = resolved?;
+        if self.columns.len() + new_names.len() > self.max_columns {
+            return Err(format!(
+                "line adds columns beyond max_columns ({})",
+                self.max_columns
+            ));
+        }
+        // Phase 2: append.
+        for (k, (idx, cell)) in resolved.into_iter().enumerate() {
+            let i = match idx {
+                Some(i) => i,
+                None => {
+                    let p = &self.pending[k];
+                    let raw = &self.names[p.name.0..p.name.1];
+                    let name = sanitize_name(raw).into_owned();
+                    let folded = name.to_ascii_lowercase();
+                    let i = self.columns.len();
+                    self.columns.push(Column {
+                        name,
+                        cells: Vec::new(),
+                        kinds: 0,
+                        big_int: false,
+                        forced: self.forced.get(&folded).copied(),
+                    });
+                    self.folded.insert(folded, i);
+                    i
+                }
+            };
+            let col = &mut self.columns[i];
+            if col.cells.len() < row {
+                col.cells.resize(row, Cell::NULL);
+            }
+            col.cells.push(cell);
+            col.kinds |= 1 << cell.kind as u8;
+            if cell.kind == Kind::Int && (cell.num as i64).unsigned_abs() > MAX_EXACT_INT {
+                col.big_int = true;
+            }
+        }
+        // Remember exact spellings for the fast path (bounded by the column limit times a few).
+        for p in &self.pending {
+            let name = &self.names[p.name.0..p.name.1];
+            if !self.exact.contains_key(name) && self.exact.len() < 4 * self.max_columns {
+                if let Some(i) = self.folded.get(&sanitize_name(name).to_ascii_lowercase()) {
+                    self.exact.insert(name.into(), *i);
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Builds the batch: one column per field seen, typed by the widening rules.
+    pub fn finish(mut self, chunk: &[u8]) -> Result<RecordBatch> {
+        if chunk.len() > u32::MAX as usize / 2 {
+            return Err(FormatError::ChunkTooLarge(chunk.len()));
+        }
+        let rows = self.rows;
+        let mut fields = Vec::with_capacity(self.columns.len());
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        let columns = std::mem::take(&mut self.columns);
+        for mut col in columns {
+            col.cells.resize(rows, Cell::NULL);
+            let t = col.forced.or_else(|| decide(col.kinds, col.big_int));
+            let array: ArrayRef = match t {
+                None => Arc::new(NullArray::new(rows)),
+                Some(ColumnType::Bool) => Arc::new(
+                    col.cells
+                        .iter()
+                        .map(|c| (c.kind != Kind::Null).then_some(c.num != 0))
+                        .collect::<BooleanArray>(),
+                ),
+                Some(ColumnType::Int) => Arc::new(
+                    col.cells
+                        .iter()
+                        .map(|c| (c.kind != Kind::Null).then_some(c.num as i64))
+                        .collect::<Int64Array>(),
+                ),
+                Some(ColumnType::Float) => Arc::new(
+                    col.cells
+                        .iter()
+                        .map(|c| match c.kind {
+                            Kind::Null => None,
+                            Kind::Int => Some(c.num as i64 as f64),
+                            _ => Some(f64::from_bits(c.num)),
+                        })
+                        .collect::<Float64Array>(),
+                ),
+                Some(ColumnType::Timestamp) => Arc::new(
+                    col.cells
+                        .iter()
+                        .map(|c| (c.kind != Kind::Null).then_some(c.num as i64))
+                        .collect::<TimestampMicrosecondArray>()
+                        .with_timezone("UTC"),
+                ),
+                Some(ColumnType::String) => {
+                    let bytes: usize = col.cells.iter().map(|c| c.len as usize).sum();
+                    let mut b = StringBuilder::with_capacity(rows, bytes);
+                    for c in &col.cells {
+                        if c.kind == Kind::Null {
+                            b.append_null();
+                        } else {
+                            let text = std::str::from_utf8(self.text(chunk, c)).map_err(|e| {
+                                FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(
+                                    format!("non-UTF-8 cell: {e}"),
+                                ))
+                            })?;
+                            b.append_value(text);
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+            };
+            let dt = t.map_or(DataType::Null, ColumnType::data_type);
+            fields.push(Field::new(col.name, dt, true));
+            arrays.push(array);
+        }
+        let opts = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            arrays,
+            &opts,
+        )?)
+    }
+}
+
+/// The column type for a set of value kinds; `None` if only nulls were seen.
+fn decide(kinds: u8, big_int: bool) -> Option<ColumnType> {
+    let k = kinds & !(1 << Kind::Null as u8);
+    const B: u8 = 1 << Kind::Bool as u8;
+    const I: u8 = 1 << Kind::Int as u8;
+    const F: u8 = 1 << Kind::Float as u8;
+    const T: u8 = 1 << Kind::Ts as u8;
+    Some(match k {
+        0 => return None,
+        B => ColumnType::Bool,
+        I => ColumnType::Int,
+        F => ColumnType::Float,
+        x if x == I | F && !big_int => ColumnType::Float,
+        T => ColumnType::Timestamp,
+        _ => ColumnType::String,
+    })
+}
+
+fn classify_number(text: &str, off: usize) -> Cell {
+    let mut cell = RowsBuilder::span(off, text.len());
+    let b = text.as_bytes();
+    let int_syntax = !b.is_empty()
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-' && b.len() > 1));
+    if int_syntax {
+        if let Ok(v) = text.parse::<i64>() {
+            cell.kind = Kind::Int;
+            cell.num = v as u64;
+        }
+        return cell; // too large for i64: a string, verbatim
+    }
+    if let Ok(v) = text.parse::<f64>() {
+        if v.is_finite() && b.first().is_some_and(|c| c.is_ascii_digit() || *c == b'-') {
+            cell.kind = Kind::Float;
+            cell.num = v.to_bits();
+        }
+    }
+    cell
+}
+
+/// Cheap shape test before trying to parse a timestamp.
+fn looks_like_ts(b: &[u8]) -> bool {
+    b.len() >= 19 && b.len() <= 40 && b[4] == b'-' && b[0].is_ascii_digit() && b[13] == b':'
+}
+
+/// Converts a cell to a forced type, or says why it cannot be.
+fn convert(cell: Cell, t: ColumnType, text: &[u8]) -> std::result::Result<Cell, String> {
+    let bad = || {
+        let shown = String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned();
+        format!("{shown:?} is not a valid {t}")
+    };
+    let s = std::str::from_utf8(text).unwrap_or("");
+    let mut out = cell;
+    match (cell.kind, t) {
+        (Kind::Null, _) | (_, ColumnType::String) => {}
+        (Kind::Bool, ColumnType::Bool)
+        | (Kind::Int, ColumnType::Int)
+        | (Kind::Float, ColumnType::Float)
+        | (Kind::Ts, ColumnType::Timestamp) => {}
+        (Kind::Int, ColumnType::Float) if (cell.num as i64).unsigned_abs() <= MAX_EXACT_INT => {
+            out.kind = Kind::Float;
+            out.num = (cell.num as i64 as f64).to_bits();
+        }
+        (Kind::Str, ColumnType::Int) => {
+            out.kind = Kind::Int;
+            out.num = s.parse::<i64>().map_err(|_| bad())? as u64;
+        }
+        (Kind::Str, ColumnType::Float) => {
+            let v = s
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(bad)?;
+            out.kind = Kind::Float;
+            out.num = v.to_bits();
+        }
+        (Kind::Str, ColumnType::Bool) => {
+            out.kind = Kind::Bool;
+            out.num = match s {
+                "true" => 1,
+                "false" => 0,
+                _ => return Err(bad()),
+            };
+        }
+        (Kind::Str, ColumnType::Timestamp) => {
+            out.kind = Kind::Ts;
+            out.num = ts::parse_iso(text)
+                .or_else(|| ts::parse_clf(text))
+                .ok_or_else(bad)? as u64;
+        }
+        _ => return Err(bad()),
+    }
+    if t == ColumnType::String && cell.kind != Kind::Null {
+        out.kind = Kind::Str;
+    }
+    Ok(out)
+}

@@ -1,0 +1,284 @@
+//! JSON lines: one object per line, nested objects flattened to dotted column names.
+//!
+//! # Mapping
+//! - `{"a": {"b": 1}}` becomes column `a.b`; flattening goes as deep as
+//!   [`crate::Limits::max_depth`]. An empty nested object `{}` is kept as the string `{}`.
+//! - Arrays are kept as their verbatim JSON text in a string column (`["x", 1]`), so that
+//!   nothing is lost and readers can use their JSON functions on them.
+//! - Strings become strings, or timestamps when they are ISO 8601 (see [`crate::ts`]).
+//! - Numbers become ints (fit in i64) or floats (finite); other numbers keep their text.
+//! - A line is rejected when it is not valid JSON, not an object, not UTF-8, nests too deep,
+//!   or names a field twice (also after flattening: `{"a.b":1,"a":{"b":2}}`).
+//!
+//! Parsing uses `serde_json` with borrowed [`RawValue`]s, so each value's verbatim text span is
+//! known without copying, and strings without escapes are never copied before Arrow.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::builder::RowsBuilder;
+use crate::LineParser;
+
+/// The JSON-lines parser. Keeps only a reusable path buffer between lines.
+pub struct JsonParser {
+    max_depth: usize,
+    path: String,
+}
+
+impl JsonParser {
+    /// A parser that rejects objects nested deeper than `max_depth`.
+    pub fn new(max_depth: usize) -> Self {
+        JsonParser {
+            max_depth,
+            path: String::new(),
+        }
+    }
+
+    fn object(
+        &mut self,
+        text: &str,
+        line: &str,
+        base: usize,
+        depth: usize,
+        rows: &mut RowsBuilder,
+    ) -> Result<(), String> {
+        if depth > self.max_depth {
+            return Err(format!(
+                "objects nest deeper than max_depth ({})",
+                self.max_depth
+            ));
+        }
+        let entries = parse_entries(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let prefix_len = self.path.len();
+        for (key, raw) in entries {
+            self.path.truncate(prefix_len);
+            if prefix_len > 0 {
+                self.path.push('.');
+            }
+            self.path.push_str(&key);
+            let v = raw.get();
+            let off = base + (v.as_ptr() as usize - line.as_ptr() as usize);
+            match v.as_bytes()[0] {
+                b'{' => {
+                    if v[1..v.len() - 1].trim().is_empty() {
+                        rows.push_raw_str(&self.path, off, v.len());
+                    } else {
+                        self.object(v, line, base, depth + 1, rows)?;
+                    }
+                }
+                b'[' => rows.push_raw_str(&self.path, off, v.len()),
+                b'"' => {
+                    let inner = &v[1..v.len() - 1];
+                    if inner.contains('\\') {
+                        let s: String = serde_json::from_str(v)
+                            .map_err(|e| format!("invalid JSON string: {e}"))?;
+                        rows.push_owned_str(&self.path, &s);
+                    } else {
+                        rows.push_str(&self.path, inner, off + 1);
+                    }
+                }
+                b't' => rows.push_bool(&self.path, true, off, 4),
+                b'f' => rows.push_bool(&self.path, false, off, 5),
+                b'n' => rows.push_null(&self.path),
+                _ => rows.push_number(&self.path, v, off),
+            }
+        }
+        self.path.truncate(prefix_len);
+        Ok(())
+    }
+}
+
+impl LineParser for JsonParser {
+    fn parse_line(
+        &mut self,
+        line: &[u8],
+        base: usize,
+        rows: &mut RowsBuilder,
+    ) -> Result<(), String> {
+        let text = std::str::from_utf8(line)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        self.path.clear();
+        self.object(text, text, base, 1, rows)
+    }
+}
+
+type Entries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+/// Parses one JSON object into its entries, values left raw.
+fn parse_entries(text: &str) -> serde_json::Result<Entries<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = EntriesSeed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(entries)
+}
+
+struct EntriesSeed;
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed {
+    type Value = Entries<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(EntriesVisitor)
+    }
+}
+
+struct EntriesVisitor;
+
+impl<'de> Visitor<'de> for EntriesVisitor {
+    type Value = Entries<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value: &'de RawValue = map.next_value()?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+/// Deserializes a key borrowed when it has no escapes, owned otherwise.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{parse_all, Format, ParseOptions};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+    use arrow_schema::DataType;
+
+    fn parse(text: &str) -> crate::ParsedChunk {
+        parse_all(&ParseOptions::new(Format::Json), text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn flattens_and_types() {
+        let p = parse("{\"a\":1,\"b\":{\"c\":\"x\",\"d\":[1, 2]},\"t\":\"2026-01-01T00:00:00Z\",\"f\":1.5}\r\n{\"a\":2,\"e\":null,\"b\":{}}");
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        let b = &p.batch;
+        let names: Vec<_> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["a", "b.c", "b.d", "t", "f", "e", "b"]);
+        assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
+        assert_eq!(b.column(2).as_string::<i32>().value(0), "[1, 2]");
+        assert_eq!(
+            b.column(3)
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(0),
+            1_767_225_600_000_000
+        );
+        assert_eq!(b.column(4).as_primitive::<Float64Type>().value(0), 1.5);
+        assert_eq!(b.column(5).data_type(), &DataType::Null);
+        assert_eq!(b.column(6).as_string::<i32>().value(1), "{}");
+    }
+
+    #[test]
+    fn widening_keeps_verbatim_text() {
+        let p = parse("{\"v\":1.50}\n{\"v\":\"x\"}\n{\"v\":true}\n{\"v\":12345678901234567890}");
+        let v = p.batch.column(0).as_string::<i32>();
+        assert_eq!(
+            (v.value(0), v.value(1), v.value(2), v.value(3)),
+            ("1.50", "x", "true", "12345678901234567890")
+        );
+        let p = parse("{\"v\":1}\n{\"v\":2.5}");
+        assert_eq!(
+            p.batch.column(0).as_primitive::<Float64Type>().values(),
+            &[1.0, 2.5]
+        );
+    }
+
+    #[test]
+    fn escapes_and_unicode() {
+        let p = parse(r#"{"k\"ey":"a\"b\\c\u00e9\ud83d\ude00","s":"東京"}"#);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(p.batch.schema().field(0).name(), "k\"ey");
+        assert_eq!(p.batch.column(0).as_string::<i32>().value(0), "a\"b\\cé😀");
+        assert_eq!(p.batch.column(1).as_string::<i32>().value(0), "東京");
+    }
+
+    #[test]
+    fn rejects_bad_lines_with_line_numbers() {
+        let text: &[u8] = b"{\"a\":1}\nnot json\n[1]\n\n{\"a\":1,\"a\":2}\n{\"a.b\":1,\"a\":{\"b\":2}}\n{\"a\":\"\xff\"}\n{\"a\":3}";
+        let p = parse_all(&ParseOptions::new(Format::Json), text).unwrap();
+        let lines: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7]);
+        assert_eq!(p.batch.num_rows(), 2);
+        assert_eq!(p.lines, 8);
+        assert!(
+            p.rejects[3].reason.contains("duplicate"),
+            "{}",
+            p.rejects[3].reason
+        );
+        assert!(
+            p.rejects[4].reason.contains("duplicate"),
+            "{}",
+            p.rejects[4].reason
+        );
+        // The rejected rows left nothing behind: only column a exists.
+        assert_eq!(p.batch.num_columns(), 1);
+    }
+
+    #[test]
+    fn limits() {
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.limits.max_depth = 2;
+        opts.limits.max_line_bytes = 40;
+        opts.limits.max_columns = 3;
+        let text = "{\"a\":{\"b\":{\"c\":1}}}\n{\"a\":\"0123456789012345678901234567890123456789\"}\n{\"a\":1,\"b\":2,\"c\":3}\n{\"d\":4}\n{\"x\":{\"y\":1}}";
+        let p = parse_all(&opts, text.as_bytes()).unwrap();
+        let lines: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 2, 4, 5]);
+        assert_eq!(p.rejects[1].raw.len(), 40);
+    }
+
+    #[test]
+    fn forced_types() {
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.forced.insert("n".into(), crate::ColumnType::Int);
+        opts.forced.insert("s".into(), crate::ColumnType::String);
+        let p = parse_all(
+            &opts,
+            b"{\"n\":\"42\",\"s\":7}\n{\"n\":\"x\"}\n{\"n\":1.5}\n{\"N\":3}",
+        )
+        .unwrap();
+        assert_eq!(p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            p.batch.column(0).as_primitive::<Int64Type>().values(),
+            &[42, 3]
+        );
+        assert_eq!(p.batch.column(1).as_string::<i32>().value(0), "7");
+    }
+}

@@ -1,0 +1,318 @@
+//! Column types, widening rules and schema unification.
+//!
+//! # Inference and widening
+//! Each chunk decides each column's type from the kinds of values it saw:
+//!
+//! | values seen                          | column type                         |
+//! |--------------------------------------|-------------------------------------|
+//! | only nulls                           | (no type yet; `string` if never typed) |
+//! | booleans                             | `bool`                              |
+//! | integers that fit in i64             | `int`                               |
+//! | integers and floats                  | `float` (`string` if an int is beyond ±2^53) |
+//! | ISO 8601 / access-log timestamps     | `timestamp` (UTC, microseconds)     |
+//! | anything else, or a mix of the above | `string`                            |
+//!
+//! So the lattice is `null < bool`, `null < int < float`, `null < timestamp`, and every other
+//! pair widens to `string`. Within a chunk widening is lossless: a string column keeps each
+//! value's verbatim source text (`1.50` stays `1.50`). Across chunks, [`conform`] casts with
+//! Arrow's cast kernels, so a number from a chunk that was typed `float` reads back in its
+//! canonical form (`1.5`); force the column's type in the job's `[schema]` to avoid that.
+//!
+//! Column names are matched case-insensitively (Delta's rule): the first spelling seen wins.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::error::{FormatError, Result};
+
+/// The logical types compactor writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ColumnType {
+    /// `true` / `false`; Arrow `Boolean`, Delta `boolean`.
+    Bool,
+    /// 64-bit signed integer; Arrow `Int64`, Delta `long`.
+    Int,
+    /// 64-bit float; Arrow `Float64`, Delta `double`.
+    Float,
+    /// Instant in UTC with microsecond precision; Arrow `Timestamp(us, "UTC")`, Delta `timestamp`.
+    Timestamp,
+    /// UTF-8 text; Arrow `Utf8`, Delta `string`.
+    String,
+}
+
+impl ColumnType {
+    /// Every type with the name used in job files and by `compactor infer`.
+    pub const NAMES: [(&'static str, ColumnType); 5] = [
+        ("bool", ColumnType::Bool),
+        ("int", ColumnType::Int),
+        ("float", ColumnType::Float),
+        ("timestamp", ColumnType::Timestamp),
+        ("string", ColumnType::String),
+    ];
+
+    /// The name used in job files.
+    pub fn name(self) -> &'static str {
+        ColumnType::NAMES
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("?", |(n, _)| *n)
+    }
+
+    /// The Arrow type of a column of this type.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnType::Bool => DataType::Boolean,
+            ColumnType::Int => DataType::Int64,
+            ColumnType::Float => DataType::Float64,
+            ColumnType::Timestamp => timestamp_type(),
+            ColumnType::String => DataType::Utf8,
+        }
+    }
+
+    /// The column type of an Arrow type, if it is one compactor writes.
+    pub fn from_data_type(dt: &DataType) -> Option<ColumnType> {
+        Some(match dt {
+            DataType::Boolean => ColumnType::Bool,
+            DataType::Int64 => ColumnType::Int,
+            DataType::Float64 => ColumnType::Float,
+            DataType::Timestamp(TimeUnit::Microsecond, _) => ColumnType::Timestamp,
+            DataType::Utf8 => ColumnType::String,
+            _ => return None,
+        })
+    }
+
+    /// The narrowest type that holds values of both types (see the module docs).
+    pub fn widen(self, other: ColumnType) -> ColumnType {
+        use ColumnType::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Int, Float) | (Float, Int) => Float,
+            _ => String,
+        }
+    }
+}
+
+impl std::str::FromStr for ColumnType {
+    type Err = FormatError;
+    fn from_str(s: &str) -> Result<Self> {
+        let t = match s.to_ascii_lowercase().as_str() {
+            "bool" | "boolean" => ColumnType::Bool,
+            "int" | "long" | "int64" | "bigint" => ColumnType::Int,
+            "float" | "double" | "float64" => ColumnType::Float,
+            "timestamp" => ColumnType::Timestamp,
+            "string" | "str" | "text" => ColumnType::String,
+            _ => return Err(FormatError::InvalidOption(format!(
+                "unknown column type {s:?}; expected one of: bool, int, float, timestamp, string"
+            ))),
+        };
+        Ok(t)
+    }
+}
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Arrow type of timestamp columns: microseconds, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// Characters Delta and Parquet readers refuse in column names (without column mapping).
+pub const INVALID_NAME_CHARS: &[char] = &[' ', ',', ';', '{', '}', '(', ')', '\n', '\t', '='];
+
+/// Makes a field name safe as a Delta column name: each character of
+/// [`INVALID_NAME_CHARS`] becomes `_`, and an empty name becomes `_`.
+pub fn sanitize_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.is_empty() {
+        return "_".into();
+    }
+    if name.contains(INVALID_NAME_CHARS) {
+        name.replace(INVALID_NAME_CHARS, "_").into()
+    } else {
+        name.into()
+    }
+}
+
+/// The schema that holds every batch's columns: columns in order of first appearance
+/// (case-insensitive), types widened. A column that is `Null` everywhere becomes `string`.
+/// `base` (for example an existing table's schema) comes first and its types are kept: a
+/// batch whose type for a base column differs is a [`FormatError::SchemaConflict`].
+pub fn unify<'a>(
+    base: Option<&Schema>,
+    schemas: impl IntoIterator<Item = &'a Schema>,
+) -> Result<SchemaRef> {
+    let mut order: Vec<(String, Option<ColumnType>, bool)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    if let Some(base) = base {
+        for f in base.fields() {
+            let t = ColumnType::from_data_type(f.data_type()).ok_or_else(|| {
+                FormatError::SchemaConflict(format!(
+                    "column {} has unsupported type {}",
+                    f.name(),
+                    f.data_type()
+                ))
+            })?;
+            index.insert(f.name().to_ascii_lowercase(), order.len());
+            order.push((f.name().clone(), Some(t), true));
+        }
+    }
+    for schema in schemas {
+        for f in schema.fields() {
+            let t = if f.data_type() == &DataType::Null {
+                None
+            } else {
+                Some(ColumnType::from_data_type(f.data_type()).ok_or_else(|| {
+                    FormatError::SchemaConflict(format!(
+                        "column {} has unsupported type {}",
+                        f.name(),
+                        f.data_type()
+                    ))
+                })?)
+            };
+            let key = f.name().to_ascii_lowercase();
+            match index.get(&key) {
+                Some(&i) => {
+                    let (name, cur, fixed) = &mut order[i];
+                    match (*cur, t) {
+                        (_, None) => {}
+                        (None, Some(t)) => *cur = Some(t),
+                        (Some(c), Some(t)) if c == t => {}
+                        (Some(c), Some(t)) if *fixed => {
+                            return Err(FormatError::SchemaConflict(format!(
+                                "column {name} is {c} in the table but {t} in the input"
+                            )))
+                        }
+                        (Some(c), Some(t)) => *cur = Some(c.widen(t)),
+                    }
+                }
+                None => {
+                    index.insert(key, order.len());
+                    order.push((f.name().clone(), t, false));
+                }
+            }
+        }
+    }
+    let fields: Vec<Field> = order
+        .into_iter()
+        .map(|(name, t, _)| Field::new(name, t.unwrap_or(ColumnType::String).data_type(), true))
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Brings `batch` to `schema`: columns matched case-insensitively by name, missing ones
+/// filled with nulls, types cast (see the module docs for what casting to string renders).
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().as_ref() == schema.as_ref() {
+        return Ok(batch.clone());
+    }
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (i, f) in batch.schema().fields().iter().enumerate() {
+        by_name.insert(f.name().to_ascii_lowercase(), i);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| -> Result<ArrayRef> {
+            match by_name.get(&f.name().to_ascii_lowercase()) {
+                None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+                Some(&i) => {
+                    let col = batch.column(i);
+                    if col.data_type() == f.data_type() {
+                        Ok(col.clone())
+                    } else {
+                        Ok(arrow_cast::cast(col, f.data_type())?)
+                    }
+                }
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &opts,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+
+    #[test]
+    fn widening_lattice() {
+        use ColumnType::*;
+        assert_eq!(Int.widen(Float), Float);
+        assert_eq!(Float.widen(Int), Float);
+        assert_eq!(Int.widen(Bool), String);
+        assert_eq!(Timestamp.widen(Int), String);
+        assert_eq!(Timestamp.widen(Timestamp), Timestamp);
+        for (_, t) in ColumnType::NAMES {
+            assert_eq!(t.widen(String), String);
+            assert_eq!(t.name().parse::<ColumnType>().unwrap(), t);
+            assert_eq!(ColumnType::from_data_type(&t.data_type()), Some(t));
+        }
+    }
+
+    #[test]
+    fn unify_orders_widens_and_respects_base() {
+        let a = Schema::new(vec![
+            Field::new("x", DataType::Int64, true),
+            Field::new("n", DataType::Null, true),
+        ]);
+        let b = Schema::new(vec![
+            Field::new("X", DataType::Float64, true),
+            Field::new("y", DataType::Utf8, true),
+        ]);
+        let u = unify(None, [&a, &b]).unwrap();
+        let names: Vec<_> = u
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type().clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("x", DataType::Float64),
+                ("n", DataType::Utf8),
+                ("y", DataType::Utf8)
+            ]
+        );
+        let base = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
+        assert!(unify(Some(&base), [&b]).is_err());
+        assert!(unify(Some(&base), [&a]).is_ok());
+    }
+
+    #[test]
+    fn conform_fills_and_casts() {
+        let s = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(s, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        let target = Arc::new(Schema::new(vec![
+            Field::new("b", DataType::Utf8, true),
+            Field::new("A", DataType::Utf8, true),
+        ]));
+        let out = conform(&batch, &target).unwrap();
+        assert_eq!(out.column(0).null_count(), 2);
+        let a = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(a.value(1), "2");
+    }
+
+    #[test]
+    fn sanitize() {
+        assert_eq!(sanitize_name("a b=c"), "a_b_c");
+        assert_eq!(sanitize_name(""), "_");
+        assert_eq!(sanitize_name("playback.position_s"), "playback.position_s");
+    }
+}

@@ -1,0 +1,237 @@
+//! Timestamp recognition: ISO 8601 / RFC 3339 and the access-log `%t` format.
+//!
+//! Hand-written because it runs on every string value of every JSON line (a cheap shape check
+//! rejects non-timestamps in a few comparisons) and chrono's format-string parser is several
+//! times slower. Values are returned as microseconds since the Unix epoch, UTC.
+//!
+//! Accepted ISO shapes: `YYYY-MM-DD[T| ]HH:MM:SS[.f{1,9}][Z|±HH:MM|±HHMM|±HH]`. Without a zone
+//! the time is taken as UTC. A value with non-zero digits beyond microseconds is *not* a
+//! timestamp (it would lose precision) and stays a string.
+
+/// Days from 1970-01-01 to the given civil date (proleptic Gregorian), after H. Hinnant.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        b.iter()
+            .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0')),
+    )
+}
+
+fn civil_to_micros(
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    micros: u32,
+    offset_s: i64,
+) -> Option<i64> {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    {
+        return None;
+    }
+    // A leap second (:60) is folded into the next second, as most engines do.
+    let secs = days_from_civil(y, mo, d) * 86_400
+        + i64::from(h) * 3600
+        + i64::from(mi) * 60
+        + i64::from(s)
+        - offset_s;
+    secs.checked_mul(1_000_000)?.checked_add(i64::from(micros))
+}
+
+/// Parses an ISO 8601 timestamp (see the module docs) to microseconds since the epoch, UTC.
+pub fn parse_iso(s: &[u8]) -> Option<i64> {
+    if s.len() < 19
+        || s.len() > 40
+        || s[4] != b'-'
+        || s[7] != b'-'
+        || !(s[10] == b'T' || s[10] == b' ' || s[10] == b't')
+        || s[13] != b':'
+        || s[16] != b':'
+    {
+        return None;
+    }
+    let y = i64::from(digits(&s[0..4])?);
+    let mo = digits(&s[5..7])?;
+    let d = digits(&s[8..10])?;
+    let h = digits(&s[11..13])?;
+    let mi = digits(&s[14..16])?;
+    let sec = digits(&s[17..19])?;
+    let mut rest = &s[19..];
+    let mut micros = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        let (keep, beyond) = frac[..n].split_at(n.min(6));
+        if beyond.iter().any(|&c| c != b'0') {
+            return None; // would lose sub-microsecond precision
+        }
+        micros = digits(keep)? * 10u32.pow(6 - keep.len() as u32);
+        rest = &frac[n..];
+    }
+    let offset_s = parse_offset(rest)?;
+    civil_to_micros(y, mo, d, h, mi, sec, micros, offset_s)
+}
+
+/// `Z`, `z`, empty (UTC), `±HH:MM`, `±HHMM` or `±HH`, as seconds east of UTC.
+fn parse_offset(z: &[u8]) -> Option<i64> {
+    match z {
+        b"" | b"Z" | b"z" => Some(0),
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (h, m) = match rest {
+                [a, b] => (digits(&[*a, *b])?, 0),
+                [a, b, b':', c, d] | [a, b, c, d] => (digits(&[*a, *b])?, digits(&[*c, *d])?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let off = i64::from(h * 3600 + m * 60);
+            Some(if *sign == b'-' { -off } else { off })
+        }
+        _ => None,
+    }
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Parses the access-log `%t` format `10/Oct/2000:13:55:36 -0700` (without brackets), with an
+/// optional fraction after the seconds, to microseconds since the epoch, UTC.
+pub fn parse_clf(s: &[u8]) -> Option<i64> {
+    if s.len() < 20
+        || s[2] != b'/'
+        || s[6] != b'/'
+        || s[11] != b':'
+        || s[14] != b':'
+        || s[17] != b':'
+    {
+        return None;
+    }
+    let d = digits(&s[0..2])?;
+    let mo = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(&s[3..6]))? as u32
+        + 1;
+    let y = i64::from(digits(&s[7..11])?);
+    let h = digits(&s[12..14])?;
+    let mi = digits(&s[15..17])?;
+    let sec = digits(&s[18..20])?;
+    let mut rest = &s[20..];
+    let mut micros = 0;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 6 {
+            return None;
+        }
+        micros = digits(&frac[..n])? * 10u32.pow(6 - n as u32);
+        rest = &frac[n..];
+    }
+    let offset_s = match rest {
+        [] => 0,
+        [b' ', z @ ..] => parse_offset(z)?,
+        _ => return None,
+    };
+    civil_to_micros(y, mo, d, h, mi, sec, micros, offset_s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chrono_micros(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn iso_matches_chrono() {
+        for s in [
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.123Z",
+            "2026-02-28T23:59:59.999999+02:00",
+            "1969-12-31T23:59:59-05:30",
+            "2000-02-29T12:00:00.5Z",
+            "1900-03-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_iso(s.as_bytes()), Some(chrono_micros(s)), "{s}");
+        }
+        assert_eq!(
+            parse_iso(b"2026-01-01 00:00:00"),
+            Some(chrono_micros("2026-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_iso(b"2026-01-01T00:00:00+0200"),
+            Some(chrono_micros("2026-01-01T00:00:00+02:00"))
+        );
+        assert_eq!(
+            parse_iso(b"2026-01-01T00:00:00.123456000Z"),
+            Some(chrono_micros("2026-01-01T00:00:00.123456Z"))
+        );
+    }
+
+    #[test]
+    fn iso_rejects() {
+        for s in [
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:00.1234567Z",
+            "2026-01-01T00:00:00ZZ",
+            "2026-01-01",
+            "hello world, this is long",
+            "2026-01-01T00:00:00+25:00",
+            "2026-01-01T00:00:00.Z",
+        ] {
+            assert_eq!(parse_iso(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn clf() {
+        assert_eq!(
+            parse_clf(b"10/Oct/2000:13:55:36 -0700"),
+            Some(chrono_micros("2000-10-10T13:55:36-07:00"))
+        );
+        assert_eq!(
+            parse_clf(b"01/Jan/2026:00:00:00 +0000"),
+            Some(chrono_micros("2026-01-01T00:00:00Z"))
+        );
+        assert_eq!(parse_clf(b"32/Jan/2026:00:00:00 +0000"), None);
+        assert_eq!(parse_clf(b"01/Foo/2026:00:00:00 +0000"), None);
+        assert_eq!(
+            parse_clf(b"01/Jan/2026:00:00:00 +00"),
+            Some(chrono_micros("2026-01-01T00:00:00Z"))
+        );
+    }
+}
