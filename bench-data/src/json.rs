@@ -286,7 +286,7 @@ impl LineSource for JsonSource {
         buf.extend_from_slice(country.as_bytes());
         buf.push(b'"');
         let ch = mix64(uh ^ 0xC1);
-        if ch % 10 != 0 {
+        if !ch.is_multiple_of(10) {
             buf.extend_from_slice(b",\"city\":");
             push_json_str(buf, cities[((ch >> 8) % cities.len() as u64) as usize]);
         }
@@ -328,7 +328,7 @@ impl LineSource for JsonSource {
             push_json_str(buf, REFERRERS[self.referrers.sample(rng)]);
         }
         buf.extend_from_slice(b",\"logged_in\":");
-        buf.extend_from_slice(if (uh >> 40) % 5 != 0 {
+        buf.extend_from_slice(if !(uh >> 40).is_multiple_of(5) {
             b"true"
         } else {
             b"false"

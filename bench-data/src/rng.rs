@@ -95,7 +95,7 @@ pub(crate) const fn mix64(mut z: u64) -> u64 {
 /// always id 0.
 #[inline]
 pub(crate) fn permute(rank: u64, n: u64, salt: u64) -> u64 {
-    debug_assert!(n % 7919 != 0);
+    debug_assert!(!n.is_multiple_of(7919));
     (rank.wrapping_mul(7919) % n + salt % n) % n
 }
 

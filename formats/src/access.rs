@@ -17,6 +17,7 @@
 //!   method and protocol null.
 //! - Quoted fields are kept verbatim, escapes included (nginx writes `\x22`, Apache `\"`).
 //! - Extras are typed like JSON values: int, float, or string.
+//!
 //! A line that is not UTF-8 or lacks a mandatory field is rejected.
 
 use crate::builder::RowsBuilder;

@@ -106,9 +106,11 @@ impl std::str::FromStr for ColumnType {
             "float" | "double" | "float64" => ColumnType::Float,
             "timestamp" => ColumnType::Timestamp,
             "string" | "str" | "text" => ColumnType::String,
-            _ => return Err(FormatError::InvalidOption(format!(
+            _ => {
+                return Err(FormatError::InvalidOption(format!(
                 "unknown column type {s:?}; expected one of: bool, int, float, timestamp, string"
-            ))),
+            )))
+            }
         };
         Ok(t)
     }

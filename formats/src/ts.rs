@@ -42,6 +42,7 @@ fn digits(b: &[u8]) -> Option<u32> {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn civil_to_micros(
     y: i64,
     mo: u32,
