@@ -130,6 +130,10 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn exit_code(e: &anyhow::Error) -> u8 {
+    // `.context(UsageError)` is found by `downcast_ref`, not by `is` on the chain's causes.
+    if e.downcast_ref::<UsageError>().is_some() {
+        return 2;
+    }
     for cause in e.chain() {
         if cause.is::<UsageError>() {
             return 2;

@@ -47,7 +47,8 @@ impl InputFile {
     }
 }
 
-fn is_glob(p: &str) -> bool {
+/// Whether `p` contains glob metacharacters.
+pub(crate) fn is_glob(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }
 
@@ -81,7 +82,8 @@ pub fn discover(patterns: &[String]) -> Result<Vec<PathBuf>> {
         let mut found = Vec::new();
         if pat == "-" {
             found.push(PathBuf::from("-"));
-        } else if is_glob(pat) {
+        } else if is_glob(pat) && !Path::new(pat).exists() {
+            // (a path that exists is read as named, even when it contains `[` or `*`)
             for entry in glob::glob(pat).with_context(|| format!("invalid glob {pat:?}"))? {
                 let p = entry?;
                 if p.is_file() {

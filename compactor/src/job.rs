@@ -209,7 +209,13 @@ impl Job {
         }
         for p in &mut self.input.paths {
             if p != "-" && !Path::new(p).is_absolute() {
-                *p = base.join(&*p).to_string_lossy().into_owned();
+                *p = if crate::input::is_glob(p) {
+                    // the job's folder is literal text, not part of the pattern
+                    let base = glob::Pattern::escape(&base.to_string_lossy());
+                    Path::new(&base).join(&*p).to_string_lossy().into_owned()
+                } else {
+                    base.join(&*p).to_string_lossy().into_owned()
+                };
             }
         }
     }
