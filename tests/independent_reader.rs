@@ -1,0 +1,275 @@
+//! An independent reader: the Python `deltalake` package (delta-rs) with `pyarrow`, which shares
+//! no code with compactor or delta_kernel's Rust engine, must read compactor's tables (plain
+//! and partitioned, at each version) and see exactly the rows the live files hold.
+//!
+//! The Python comes from `COMPACTOR_TEST_PYTHON` (a python with `deltalake` and `pyarrow`), or
+//! from the venv `tests/setup-pyreader.sh` makes (default `target/pyreader-venv`). Without
+//! either (no network, no python3) the test prints `SKIPPED: ...` to stderr and passes.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use arrow::datatypes::DataType;
+use common::{Record, Val};
+
+const READER: &str = r#"
+import json, sys
+import deltalake
+import pyarrow as pa
+
+path = sys.argv[1]
+version = int(sys.argv[2]) if len(sys.argv) > 2 else None
+dt = deltalake.DeltaTable(path) if version is None else deltalake.DeltaTable(path, version=version)
+t = dt.to_pyarrow_table()
+cols = {}
+floats = set()
+for name in t.column_names:
+    c = t.column(name)
+    if pa.types.is_timestamp(c.type):
+        c = c.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    if pa.types.is_floating(c.type):
+        floats.add(name)
+    cols[name] = c.to_pylist()
+print(json.dumps({
+    "version": dt.version(),
+    "history": len(dt.history()),
+    "columns": [[f.name, str(f.type)] for f in t.schema],
+    "num_rows": t.num_rows,
+}))
+for i in range(t.num_rows):
+    row = {}
+    for name, values in cols.items():
+        v = values[i]
+        if v is None:
+            continue
+        # floats as repr text: parsed exactly on the Rust side
+        row[name] = repr(v) if name in floats else v
+    print(json.dumps(row, ensure_ascii=False))
+"#;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The python to use, or why there is none.
+fn python() -> &'static Result<PathBuf, String> {
+    static PY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PY.get_or_init(|| {
+        if let Some(p) = std::env::var_os("COMPACTOR_TEST_PYTHON") {
+            // Asked for explicitly: it must work.
+            let p = PathBuf::from(p);
+            let ok = Command::new(&p)
+                .args(["-c", "import deltalake, pyarrow"])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "COMPACTOR_TEST_PYTHON={} cannot import deltalake and pyarrow",
+                p.display()
+            );
+            return Ok(p);
+        }
+        let script = repo().join("tests/setup-pyreader.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or("").trim();
+        if last.is_empty() || !Path::new(last).exists() {
+            return Err(format!("{} printed no python path", script.display()));
+        }
+        Ok(PathBuf::from(last))
+    })
+}
+
+/// What the Python reader saw.
+struct PyRead {
+    version: u64,
+    history: usize,
+    columns: Vec<String>,
+    records: Vec<Record>,
+}
+
+fn py_read(py: &Path, table: &Path, version: Option<u64>) -> PyRead {
+    let mut cmd = Command::new(py);
+    cmd.arg("-c").arg(READER).arg(table);
+    if let Some(v) = version {
+        cmd.arg(v.to_string());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "python reader failed on {}:\n{}",
+        table.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let head: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    // Types from the table's own (Delta) schema, so that JSON values map back unambiguously.
+    let schema = compactor::table::Table::open(table)
+        .unwrap()
+        .schema()
+        .unwrap()
+        .unwrap();
+    let mut records = Vec::new();
+    for line in lines {
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+        let mut r = Record::new();
+        for (name, v) in obj {
+            let field = schema
+                .field_with_name(&name)
+                .unwrap_or_else(|_| panic!("python sees a column {name:?} the table lacks"));
+            let val = match field.data_type() {
+                DataType::Int64 => Val::Int(v.as_i64().unwrap()),
+                DataType::Timestamp(..) => Val::Ts(v.as_i64().unwrap()),
+                DataType::Float64 => Val::Float(v.as_str().unwrap().parse().unwrap()),
+                DataType::Boolean => Val::Bool(v.as_bool().unwrap()),
+                DataType::Utf8 => Val::Str(v.as_str().unwrap().to_string()),
+                t => panic!("column {name} has type {t}"),
+            };
+            r.insert(name, val);
+        }
+        records.push(r);
+    }
+    assert_eq!(records.len() as u64, head["num_rows"].as_u64().unwrap());
+    records.sort();
+    PyRead {
+        version: head["version"].as_u64().unwrap(),
+        history: head["history"].as_u64().unwrap() as usize,
+        columns: head["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[0].as_str().unwrap().to_string())
+            .collect(),
+        records,
+    }
+}
+
+fn event_ids(records: &[Record]) -> BTreeSet<String> {
+    records
+        .iter()
+        .map(|r| match r.get("event_id") {
+            Some(Val::Str(s)) => s.clone(),
+            other => panic!("event_id is {other:?}"),
+        })
+        .collect()
+}
+
+fn gen(path: &Path, lines: u64, seed: u64, mean_interval_ms: f64) {
+    let mut cfg =
+        compactor_bench_data::GenConfig::new(compactor_bench_data::GenFormat::Json, lines, seed);
+    cfg.mean_interval_ms = mean_interval_ms;
+    let f = std::fs::File::create(path).unwrap();
+    compactor_bench_data::generate(&cfg, f).unwrap();
+}
+
+fn compare(py: &Path, table: &Path, version: Option<u64>, expect: &[Record]) -> PyRead {
+    let read = py_read(py, table, version);
+    assert_eq!(read.records.len(), expect.len(), "{}", table.display());
+    assert_eq!(event_ids(&read.records), event_ids(expect));
+    if let Some((i, (a, b))) = read
+        .records
+        .iter()
+        .zip(expect)
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!(
+            "{} row {i}: python read\n{a:?}\nbut the live files hold\n{b:?}",
+            table.display()
+        );
+    }
+    read
+}
+
+#[test]
+fn python_deltalake_reads_the_same_rows() {
+    let py = match python() {
+        Ok(p) => p.clone(),
+        Err(why) => {
+            eprintln!("SKIPPED: independent reader test: no Python with deltalake and pyarrow: {why}. Set COMPACTOR_TEST_PYTHON or run tests/setup-pyreader.sh.");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    // ~3000 events over about two days (so the partitioned table has several partitions)
+    gen(&d.join("in/a.jsonl"), 3000, 5, 60_000.0);
+
+    let plain = d.join("plain");
+    let parts = d.join("parts");
+    let plain_job = common::write_job(
+        d,
+        "plain.toml",
+        &common::job_text(&["in"], "json", "plain", &["event", "ts"], ""),
+    );
+    let parts_job = common::write_job(
+        d,
+        "parts.toml",
+        &common::job_text(
+            &["in"],
+            "json",
+            "parts",
+            &["user_id"],
+            "\n[output.partition]\ncolumn = \"ts\"\nby = \"day\"\n",
+        ),
+    );
+    for job in [&plain_job, &parts_job] {
+        let r = common::run_job(job, 2);
+        assert_eq!((r.committed, r.version), (true, Some(0)));
+        assert!(r.duplicates > 0);
+    }
+    assert!(common::live_files(&parts).len() >= 2);
+
+    // version 0
+    let v0_plain = common::read_table_records(&plain);
+    let v0_parts = common::read_table_records(&parts);
+    let read = compare(&py, &plain, None, &v0_plain);
+    assert_eq!(read.version, 0);
+    assert_eq!(Some(read.version), common::table_version(&plain));
+    assert_eq!(read.history, 1);
+    let schema = compactor::table::Table::open(&plain)
+        .unwrap()
+        .schema()
+        .unwrap()
+        .unwrap();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(read.columns, names);
+    let read = compare(&py, &parts, None, &v0_parts);
+    assert_eq!(read.version, 0);
+    assert!(read.columns.contains(&"dt".to_string()));
+
+    // version 1: another file, with new events and re-deliveries of old ones
+    gen(&d.join("in/b.jsonl"), 2000, 6, 60_000.0);
+    for job in [&plain_job, &parts_job] {
+        let r = common::run_job(job, 2);
+        assert_eq!((r.committed, r.version, r.files_in), (true, Some(1), 1));
+    }
+    for (table, v0) in [(&plain, &v0_plain), (&parts, &v0_parts)] {
+        let now = common::read_table_records(table);
+        assert!(now.len() > v0.len());
+        let read = compare(&py, table, None, &now);
+        assert_eq!(read.version, 1);
+        assert_eq!(Some(read.version), common::table_version(table));
+        assert_eq!(read.history, 2);
+        // time travel to version 0 sees the first run's rows only
+        let old = compare(&py, table, Some(0), v0);
+        assert_eq!(old.version, 0);
+    }
+}
