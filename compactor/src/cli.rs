@@ -246,7 +246,7 @@ fn infer(paths: &[String], format: Format, max_bytes: usize) -> Result<()> {
     let (mut lines, mut rejected) = (0u64, 0u64);
     for path in input::discover(paths).context(UsageError)? {
         let f = input::fingerprint(&path)?;
-        let (src, _) = input::open(&f, u64::MAX)?;
+        let (src, _) = input::open(&f, u64::MAX, Default::default())?;
         let mut chunker =
             input::Chunker::new(src, job::DEFAULT_CHUNK_BYTES, opts.limits.max_line_bytes);
         while let Some(c) = chunker.next_chunk()? {

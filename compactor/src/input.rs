@@ -19,6 +19,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -168,8 +169,27 @@ pub enum Source {
     Stream(Box<dyn Read + Send>),
 }
 
+/// Counts the bytes read through it into a shared counter (compressed bytes, for progress).
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Opens an input, decoding gzip and zstd, capping the decoded size at `max_decoded`.
-pub fn open(input: &InputFile, max_decoded: u64) -> Result<(Source, Compression)> {
+/// `consumed` counts the stored (compressed) bytes read so far, for progress reporting.
+pub fn open(
+    input: &InputFile,
+    max_decoded: u64,
+    consumed: Arc<AtomicU64>,
+) -> Result<(Source, Compression)> {
     let limited = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
         Box::new(LimitedReader {
             inner: r,
@@ -196,7 +216,10 @@ pub fn open(input: &InputFile, max_decoded: u64) -> Result<(Source, Compression)
         unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", input.display()))?,
     );
     let c = Compression::sniff(&map[..map.len().min(4)]);
-    let reader = io::Cursor::new(MapRef(map.clone()));
+    let reader = Counting {
+        inner: io::Cursor::new(MapRef(map.clone())),
+        count: consumed,
+    };
     Ok(match c {
         Compression::None => (Source::Mapped(Some(map)), c),
         Compression::Gzip => (
@@ -425,7 +448,9 @@ mod tests {
     fn mapped(dir: &Path, data: &[u8]) -> Source {
         let p = dir.join(format!("f{}", data.len()));
         std::fs::write(&p, data).unwrap();
-        open(&fingerprint(&p).unwrap(), u64::MAX).unwrap().0
+        open(&fingerprint(&p).unwrap(), u64::MAX, Default::default())
+            .unwrap()
+            .0
     }
 
     #[test]
@@ -490,17 +515,24 @@ mod tests {
         let zs = dir.path().join("y.data");
         std::fs::write(&zs, zstd::encode_all(&text[..], 3).unwrap()).unwrap();
         for p in [&gz, &zs] {
-            let (src, c) = open(&fingerprint(p).unwrap(), u64::MAX).unwrap();
+            let (src, c) = open(&fingerprint(p).unwrap(), u64::MAX, Default::default()).unwrap();
             assert_ne!(c, Compression::None);
             assert_eq!(chunks(src, 100, 1000).concat_bytes(), text);
-            let (src, _) = open(&fingerprint(p).unwrap(), 100).unwrap();
+            let (src, _) = open(&fingerprint(p).unwrap(), 100, Default::default()).unwrap();
             let mut ch = Chunker::new(src, 1 << 20, 1000);
             let err = format!("{:#}", ch.next_chunk().err().unwrap());
             assert!(err.contains("max_decompressed_bytes"), "{err}");
         }
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
-        assert!(chunks(open(&fingerprint(&empty).unwrap(), 1).unwrap().0, 10, 10).is_empty());
+        assert!(chunks(
+            open(&fingerprint(&empty).unwrap(), 1, Default::default())
+                .unwrap()
+                .0,
+            10,
+            10
+        )
+        .is_empty());
     }
 
     #[test]

@@ -126,15 +126,20 @@ pub struct RunReport {
     pub peak_reserved_bytes: u64,
     /// Worker threads used.
     pub threads: usize,
+    /// Seconds spent in each phase: `parse` (read, decode, parse), `sort` (unify, sort,
+    /// dedup), `write` (encode and fsync segments), `commit` (stage and commit).
+    pub phase_seconds: BTreeMap<String, f64>,
 }
 
 impl RunReport {
     /// A short human summary.
     pub fn summary(&self) -> String {
-        let ratio = if self.bytes_out > 0 {
-            self.bytes_in as f64 / self.bytes_out as f64
-        } else {
-            0.0
+        let ratio = |n: u64| {
+            if self.bytes_out > 0 {
+                n as f64 / self.bytes_out as f64
+            } else {
+                0.0
+            }
         };
         let mbps = if self.seconds > 0.0 {
             self.bytes_decoded as f64 / 1e6 / self.seconds
@@ -147,8 +152,21 @@ impl RunReport {
             (false, None) => "nothing committed".to_string(),
         };
         let mut s = format!(
-            "{head}\n  files {} read, {} already consumed\n  lines {} = rows {} + duplicates {} + rejected {}\n  bytes {} in -> {} out in {} segment(s), ratio {ratio:.1}x\n  {:.2} s, {mbps:.0} MB/s, {} thread(s)",
-            self.files_in, self.files_skipped, self.lines_in, self.rows_out, self.duplicates, self.rejected, self.bytes_in, self.bytes_out, self.segments, self.seconds, self.threads
+            "{head}\n  files {} read, {} already consumed\n  lines {} = rows {} + duplicates {} + rejected {}\n  bytes {} raw ({} stored) -> {} out in {} segment(s), ratio {:.1}x raw, {:.1}x stored\n  {:.2} s, {mbps:.0} MB/s raw, {} thread(s)",
+            self.files_in,
+            self.files_skipped,
+            self.lines_in,
+            self.rows_out,
+            self.duplicates,
+            self.rejected,
+            self.bytes_decoded,
+            self.bytes_in,
+            self.bytes_out,
+            self.segments,
+            ratio(self.bytes_decoded),
+            ratio(self.bytes_in),
+            self.seconds,
+            self.threads
         );
         if let Some(q) = &self.quarantine {
             s.push_str(&format!("\n  rejected lines: {q}"));
@@ -339,7 +357,8 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let mut done_bytes = 0u64;
     for file in &inputs {
         tracing::info!("reading {} ({} bytes)", file.display(), file.size);
-        let (source, _) = input::open(file, job.limits.max_decompressed_bytes)?;
+        let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (source, _) = input::open(file, job.limits.max_decompressed_bytes, consumed.clone())?;
         let mapped = matches!(source, input::Source::Mapped(_));
         let mut chunker = Chunker::new(source, DEFAULT_CHUNK_BYTES, job.limits.max_line_bytes);
         loop {
@@ -372,15 +391,28 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
                     batches.push(p.batch);
                 }
             }
-            if mapped {
-                progress.set(done_bytes + chunker.bytes_read);
-            }
+            let stored = if mapped {
+                chunker.bytes_read
+            } else {
+                consumed.load(std::sync::atomic::Ordering::Relaxed)
+            };
+            progress.set(done_bytes + stored.min(file.size));
         }
         report.bytes_decoded += chunker.bytes_read;
         done_bytes += file.size;
         progress.set(done_bytes);
     }
     progress.finish();
+    let mut phase = Instant::now();
+    let mut lap = |report: &mut RunReport, name: &str| {
+        report
+            .phase_seconds
+            .insert(name.to_string(), phase.elapsed().as_secs_f64());
+        phase = Instant::now();
+    };
+    report
+        .phase_seconds
+        .insert("parse".into(), started.elapsed().as_secs_f64());
     report.quarantine = quarantine.finish()?.map(|p| p.display().to_string());
 
     // 4. rejected share
@@ -469,6 +501,8 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         bail!("internal error: accounting does not add up ({} lines != {} rows + {} duplicates + {} rejected)", report.lines_in, report.rows_out, report.duplicates, report.rejected);
     }
 
+    lap(&mut report, "sort");
+
     // 6. write segments and commit
     let sorted_idx: Vec<usize> = job
         .output
@@ -518,6 +552,7 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         segment::sync_dir(d)?;
     }
     failpoint("after-segments");
+    lap(&mut report, "write");
     for (seg, part, batch) in &written {
         write.stage(seg, part.as_deref(), batch)?;
     }
@@ -551,6 +586,7 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     failpoint("after-commit");
     drop(marker);
     std::fs::remove_file(&marker_path)?;
+    lap(&mut report, "commit");
     report.committed = true;
     report.version = Some(version);
     report.peak_reserved_bytes = memory.peak() as u64;

@@ -15,6 +15,10 @@
 //! ```
 
 use std::collections::HashMap;
+
+/// Field-name lookups run once per field per line: a fast, non-cryptographic hasher. (Field
+/// names come from untrusted input, but the column limit bounds each map's size.)
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
@@ -85,11 +89,11 @@ struct Pending {
 
 /// Accumulates rows for one chunk. See the module docs.
 pub struct RowsBuilder {
-    forced: HashMap<String, ColumnType>,
+    forced: FastMap<String, ColumnType>,
     max_columns: usize,
     columns: Vec<Column>,
-    exact: HashMap<Box<str>, usize>,
-    folded: HashMap<String, usize>,
+    exact: FastMap<Box<str>, usize>,
+    folded: FastMap<String, usize>,
     arena: Vec<u8>,
     rows: usize,
     pending: Vec<Pending>,
@@ -112,8 +116,8 @@ impl RowsBuilder {
                 .collect(),
             max_columns: opts.limits.max_columns,
             columns: Vec::new(),
-            exact: HashMap::new(),
-            folded: HashMap::new(),
+            exact: FastMap::default(),
+            folded: FastMap::default(),
             arena: Vec::new(),
             rows: 0,
             pending: Vec::new(),

@@ -53,12 +53,12 @@ impl JsonParser {
         }
         let entries = parse_entries(text).map_err(|e| format!("invalid JSON: {e}"))?;
         let prefix_len = self.path.len();
-        for (key, raw) in entries {
+        for (key, raw) in &entries {
             self.path.truncate(prefix_len);
             if prefix_len > 0 {
                 self.path.push('.');
             }
-            self.path.push_str(&key);
+            self.path.push_str(key);
             let v = raw.get();
             let off = base + (v.as_ptr() as usize - line.as_ptr() as usize);
             match v.as_bytes()[0] {
@@ -66,6 +66,18 @@ impl JsonParser {
                     if v[1..v.len() - 1].trim().is_empty() {
                         rows.push_raw_str(&self.path, off, v.len());
                     } else {
+                        // The builder catches a field named twice only among the leaves; a key
+                        // repeated with an object value (`{"a":1,"a":{"b":2}}`) flattens to
+                        // distinct leaves, so it is caught here.
+                        let top = prefix_len == 0;
+                        if entries
+                            .iter()
+                            .filter(|(k, _)| same_field(k, key, top))
+                            .count()
+                            > 1
+                        {
+                            return Err(format!("duplicate field {:?}", self.path));
+                        }
                         self.object(v, line, base, depth + 1, rows)?;
                     }
                 }
@@ -103,6 +115,24 @@ impl LineParser for JsonParser {
         self.path.clear();
         self.object(text, text, base, 1, rows)
     }
+}
+
+/// Whether two keys of one object name the same column: the builder's folding (invalid name
+/// characters become `_`, ASCII case ignored), applied to their paths under the same prefix.
+fn same_field(a: &str, b: &str, top: bool) -> bool {
+    use crate::schema::{sanitize_name, INVALID_NAME_CHARS};
+    if top && (a.is_empty() || b.is_empty()) {
+        // an empty top-level name becomes `_`
+        return sanitize_name(a).eq_ignore_ascii_case(&sanitize_name(b));
+    }
+    let fold = |c: u8| {
+        if INVALID_NAME_CHARS.contains(&char::from(c)) {
+            b'_'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 type Entries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
@@ -249,6 +279,30 @@ mod tests {
         );
         // The rejected rows left nothing behind: only column a exists.
         assert_eq!(p.batch.num_columns(), 1);
+    }
+
+    #[test]
+    fn key_repeated_with_an_object_value_is_a_duplicate() {
+        let text = "{\"a\":1,\"a\":{\"b\":2}}\n{\"a\":{\"b\":1},\"A\":{\"c\":2}}\n{\"x\":{\"a\":{\"b\":1},\"a\":{\"c\":2}}}\n{\"a\":{\"b\":1},\"ab\":{\"b\":2},\"a b\":{\"c\":3}}";
+        let p = parse(text);
+        assert_eq!(
+            p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert!(p.rejects.iter().all(|r| r.reason.contains("duplicate")));
+        assert_eq!(p.batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn unescaped_string_survives_a_following_blank_or_long_line() {
+        // A rejected line that never began a row must not roll back the previous row's arena.
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.limits.max_line_bytes = 20;
+        let text = "{\"a\":\"\\u0041\"}\n\n{\"a\":\"\\u0042\"}\n{\"a\":\"0123456789012345\"}\n{\"a\":\"\\u0043\"}";
+        let p = parse_all(&opts, text.as_bytes()).unwrap();
+        assert_eq!(p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 4]);
+        let a = p.batch.column(0).as_string::<i32>();
+        assert_eq!((a.value(0), a.value(1), a.value(2)), ("A", "B", "C"));
     }
 
     #[test]

@@ -201,12 +201,18 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
             Err("blank line".to_string())
         } else {
             rows.begin_row();
-            parser
+            let outcome = parser
                 .parse_line(line, start, &mut rows)
-                .and_then(|()| rows.commit_row(chunk))
+                .and_then(|()| rows.commit_row(chunk));
+            // Only a row that was begun may be aborted: aborting rolls the arena back to the
+            // mark of the last `begin_row`, which after a blank or overlong line is the
+            // previous, committed row (its unescaped strings would be lost or overwritten).
+            if outcome.is_err() {
+                rows.abort_row();
+            }
+            outcome
         };
         if let Err(reason) = outcome {
-            rows.abort_row();
             let keep = line.len().min(opts.limits.max_line_bytes);
             rejects.push(Reject {
                 line: line_no,
