@@ -12,7 +12,7 @@ use compactor_bench_data::{generate_to_vec, GenConfig, GenFormat};
 use compactor_engine::{DedupMode, MemoryPool, SortDedup};
 use compactor_formats::schema::{conform, unify};
 use compactor_formats::{for_each_line, parse_chunk, Format, ParseOptions};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 
 const ROWS: u64 = 200_000;
 const TEST_MODE_ROWS: u64 = 5_000;
@@ -98,6 +98,7 @@ fn bench_sort_dedup(c: &mut Criterion) {
     let mut group = c.benchmark_group("sort_dedup");
     group
         .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(rows));

@@ -15,7 +15,7 @@ use std::time::Duration;
 use compactor::job::Job;
 use compactor::run::{run, RunOptions, RunReport};
 use compactor_bench_data::{generate, GenConfig, GenFormat};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 
 const DEFAULT_MB: u64 = 50;
@@ -80,6 +80,7 @@ fn bench_run(c: &mut Criterion) {
     let mut group = c.benchmark_group("run");
     group
         .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(20));
     for (name, gen, format, sort_by, seed) in [

@@ -252,9 +252,14 @@ impl Job {
             }
             _ => {}
         }
+        let mut seen = std::collections::HashMap::new();
         for (name, t) in &self.schema {
             t.parse::<ColumnType>()
                 .with_context(|| format!("[schema] {name}"))?;
+            let folded = compactor_formats::schema::sanitize_name(name).to_ascii_lowercase();
+            if let Some(other) = seen.insert(folded, name) {
+                bail!("[schema] {other:?} and {name:?} name the same column (names are case-insensitive; ' ,;{{}}()=' become '_')");
+            }
         }
         if let Some(p) = &self.output.partition {
             if let Some(t) = self.schema.get(&p.column) {
@@ -329,6 +334,7 @@ mod tests {
             "[dedup]\nmode = \"keys\"\n",
             "[dedup]\nkeys = [\"a\"]\n",
             "[schema]\nx = \"decimal\"\n",
+            "[schema]\nA = \"int\"\na = \"string\"\n",
             "[limits]\nmax_rejected_share = 2.0\n",
             "[output.partition]\ncolumn = \"ts\"\nby = \"week\"\n",
         ] {

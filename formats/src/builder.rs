@@ -112,7 +112,7 @@ impl RowsBuilder {
             forced: opts
                 .forced
                 .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+                .map(|(k, v)| (sanitize_name(k).to_ascii_lowercase(), *v))
                 .collect(),
             max_columns: opts.limits.max_columns,
             columns: Vec::new(),

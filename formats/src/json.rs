@@ -55,7 +55,7 @@ impl JsonParser {
         let prefix_len = self.path.len();
         for (key, raw) in &entries {
             self.path.truncate(prefix_len);
-            if prefix_len > 0 {
+            if depth > 1 {
                 self.path.push('.');
             }
             self.path.push_str(key);
@@ -316,6 +316,31 @@ mod tests {
         let lines: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
         assert_eq!(lines, [1, 2, 4, 5]);
         assert_eq!(p.rejects[1].raw.len(), 40);
+    }
+
+    #[test]
+    fn empty_keys_keep_their_place_in_the_path() {
+        let p = parse("{\"\":{\"x\":1},\"x\":2}");
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        let names: Vec<_> = p
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, [".x", "x"]);
+    }
+
+    #[test]
+    fn forced_names_are_sanitized_and_case_insensitive() {
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.forced.insert("x y".into(), crate::ColumnType::String);
+        let p = parse_all(&opts, b"{\"X Y\":1}").unwrap();
+        assert_eq!(
+            p.batch.schema().field(0).data_type(),
+            &arrow_schema::DataType::Utf8
+        );
     }
 
     #[test]
