@@ -39,7 +39,7 @@ path = "out/combined"
 sort_by = ["status", "method", "user_agent", "referer", "path", "ts"]
 TOML
 
-size() { du -sb --exclude=_compactor --exclude=_delta_log "$1" | cut -f1; }
+size() { find "$1" -name '*.parquet' -printf '%s\n' | awk '{s += $1} END {print s}'; }
 rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 
 printf '%-9s %-8s %8s %8s %10s %12s %7s\n' data engine seconds MB/s peakRSS_MB out_bytes ratio
