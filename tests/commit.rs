@@ -99,13 +99,27 @@ fn rerun_commits_nothing_and_new_files_are_picked_up_alone() {
         .unwrap()
         .ledger()
         .unwrap();
-    assert_eq!(ledger.files.len(), 3, "{ledger:?}");
-    let c = ledger
+    // both contents of c.jsonl stay recorded: the old one reappearing is still consumed
+    assert_eq!(ledger.files.len(), 4, "{ledger:?}");
+    let c: Vec<_> = ledger
         .files
         .iter()
-        .find(|e| e.path.ends_with("c.jsonl"))
-        .unwrap();
-    assert_eq!((c.version, c.size), (2, json_lines(100, 30).len() as u64));
+        .filter(|e| e.path.ends_with("c.jsonl"))
+        .map(|e| (e.version, e.size))
+        .collect();
+    assert_eq!(
+        c,
+        [
+            (1, json_lines(100, 25).len() as u64),
+            (2, json_lines(100, 30).len() as u64)
+        ]
+    );
+
+    // content, not path, identifies an input: a re-delivered copy under a new name is skipped
+    std::fs::copy(d.join("in/a.jsonl"), d.join("in/a-redelivered.jsonl")).unwrap();
+    let r = common::run_job(&job, 2);
+    assert!(!r.committed, "{r:?}");
+    assert_eq!((r.files_in, r.files_skipped), (0, 4));
     common::assert_no_orphans(&table);
 }
 
@@ -691,4 +705,46 @@ fn job_folder_with_glob_characters_finds_its_inputs() {
         ids(&common::read_table_records(&d.join("table"))),
         (0..25).collect::<Vec<_>>()
     );
+}
+
+/// Regression: the ledger once keyed inputs by the path as written, so running the same job
+/// from another working directory ingested its inputs a second time.
+#[test]
+fn rerun_from_another_working_directory_commits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join("jobs/in")).unwrap();
+    std::fs::write(d.join("jobs/in/a.jsonl"), json_lines(0, 10)).unwrap();
+    std::fs::write(
+        d.join("jobs/job.toml"),
+        "[input]\npaths = [\"in/*.jsonl\"]\nformat = \"json\"\n[output]\npath = \"table\"\nsort_by = [\"id\"]\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_compactor-test-cli");
+    let first = std::process::Command::new(bin)
+        .args(["run", "job.toml"])
+        .current_dir(d.join("jobs"))
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = std::process::Command::new(bin)
+        .args(["run", "jobs/job.toml"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("nothing committed"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(common::table_version(&d.join("jobs/table")), Some(0));
 }

@@ -120,6 +120,10 @@ pub fn fingerprint(path: &Path) -> Result<InputFile> {
         });
     }
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // The canonical path names the file in reports, the quarantine and the ledger, whatever
+    // the working directory or the symbolic links it was reached through.
+    let path =
+        &std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
     let size = file.metadata()?.len();
     let hash = if size == 0 {
         xxhash_rust::xxh3::xxh3_128(b"")

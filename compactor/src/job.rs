@@ -183,6 +183,8 @@ impl Job {
             .with_context(|| format!("reading job file {}", path.display()))?;
         let mut job =
             Job::parse(&text).with_context(|| format!("invalid job file {}", path.display()))?;
+        // Absolute, so that what the job names does not depend on the working directory.
+        let path = std::path::absolute(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         job.resolve_paths(&base);
         Ok(job)

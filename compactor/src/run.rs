@@ -151,6 +151,12 @@ impl RunReport {
             (false, Some(n)) => format!("nothing committed: {n}"),
             (false, None) => "nothing committed".to_string(),
         };
+        if self.files_in == 0 {
+            return format!(
+                "{head}\n  files 0 read, {} already consumed",
+                self.files_skipped
+            );
+        }
         let mut s = format!(
             "{head}\n  files {} read, {} already consumed\n  lines {} = rows {} + duplicates {} + rejected {}\n  bytes {} raw ({} stored) -> {} out in {} segment(s), ratio {:.1}x raw, {:.1}x stored\n  {:.2} s, {mbps:.0} MB/s raw, {} thread(s)",
             self.files_in,
@@ -276,12 +282,21 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     for path in input::discover(&job.input.paths)? {
         let f = input::fingerprint(&path)?;
         let key = f.display();
-        if !f.is_stdin() && ledger.contains(&key, f.size, &f.fingerprint) {
-            report.files_skipped += 1;
-            continue;
-        }
-        if ledger.changed(&key) {
-            tracing::warn!("{key} changed since the table consumed it; reading it again whole");
+        if !f.is_stdin() {
+            if let Some(e) = ledger.consumed(f.size, &f.fingerprint) {
+                if e.path != key {
+                    tracing::info!(
+                        "skipping {key}: same content as {} consumed in version {}",
+                        e.path,
+                        e.version
+                    );
+                }
+                report.files_skipped += 1;
+                continue;
+            }
+            if ledger.changed(&key) {
+                tracing::warn!("{key} changed since the table consumed it; reading it again whole");
+            }
         }
         inputs.push(f);
     }
@@ -562,7 +577,6 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let next_version = table.version().map_or(0, |v| v + 1);
     for f in inputs.iter().filter(|f| !f.is_stdin()) {
         let path = f.display();
-        new_ledger.files.retain(|e| e.path != path);
         new_ledger.files.push(LedgerEntry {
             path,
             size: f.size,

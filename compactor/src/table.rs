@@ -71,13 +71,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Whether a file with this path, size and fingerprint was consumed.
-    pub fn contains(&self, path: &str, size: u64, xxh3: &str) -> bool {
-        self.files
-            .iter()
-            .any(|e| e.path == path && e.size == size && e.xxh3 == xxh3)
+    /// The consumed file with this content (size and xxh3-128), if any. Content, not path, is
+    /// the identity: a file re-delivered under another name or moved is still consumed.
+    pub fn consumed(&self, size: u64, xxh3: &str) -> Option<&LedgerEntry> {
+        self.files.iter().find(|e| e.size == size && e.xxh3 == xxh3)
     }
-    /// Whether this path was consumed with other content.
+    /// Whether this path was consumed (with whatever content).
     pub fn changed(&self, path: &str) -> bool {
         self.files.iter().any(|e| e.path == path)
     }
