@@ -748,3 +748,54 @@ fn rerun_from_another_working_directory_commits_nothing() {
     );
     assert_eq!(common::table_version(&d.join("jobs/table")), Some(0));
 }
+
+/// Job mistakes found only at run time (an unknown sort column) are usage errors: exit 2.
+#[test]
+fn unknown_sort_column_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("a.jsonl"), json_lines(0, 3)).unwrap();
+    std::fs::write(
+        d.join("job.toml"),
+        "[input]\npaths = [\"a.jsonl\"]\nformat = \"json\"\n[output]\npath = \"t\"\nsort_by = [\"nope\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compactor-test-cli"))
+        .args(["run", "job.toml"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+/// A field named like the partition column is a rejected line, not a run that fails forever.
+#[test]
+fn a_field_named_like_the_partition_column_is_quarantined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!(
+            "{{\"id\":{i},\"ts\":\"2026-01-01T00:00:{:02}Z\"}}\n",
+            i
+        ));
+    }
+    text.push_str("{\"id\":99,\"ts\":\"2026-01-01T00:00:00Z\",\"dt\":\"../../etc\"}\n");
+    std::fs::write(d.join("a.jsonl"), text).unwrap();
+    std::fs::write(
+        d.join("job.toml"),
+        "[input]\npaths = [\"a.jsonl\"]\nformat = \"json\"\n[output]\npath = \"t\"\nsort_by = [\"id\"]\n[output.partition]\ncolumn = \"ts\"\nby = \"day\"\n[limits]\nmax_rejected_share = 0.1\n",
+    )
+    .unwrap();
+    let r = common::run_job(&d.join("job.toml"), 2);
+    assert!(r.committed);
+    assert_eq!((r.rows_out, r.rejected), (20, 1));
+    let q = std::fs::read_to_string(r.quarantine.unwrap()).unwrap();
+    assert!(q.contains("reserved") && q.contains("\"line\":21"), "{q}");
+}

@@ -3,7 +3,7 @@
 //! Exit codes (also in `compactor --help` and README.md):
 //! - 0: success, including "nothing to do" (every input already consumed)
 //! - 1: failure: I/O, a corrupt input, an internal error
-//! - 2: usage error or invalid job file
+//! - 2: usage error, invalid job file, or a job that does not fit the table or data
 //! - 3: too many rejected lines (above `max_rejected_share`); nothing committed
 //! - 4: memory budget exhausted (`--memory`); nothing committed
 //! - 5: the table is locked by another run, or another writer committed first; nothing committed
@@ -21,7 +21,7 @@ use crate::{input, job, run};
 const EXIT_CODES: &str = "Exit codes:
   0  success, including nothing to do (all inputs already consumed)
   1  failure: I/O error, corrupt input, internal error
-  2  usage error or invalid job file
+  2  usage error, invalid job file, or a job that does not fit the table or data
   3  rejected lines above max_rejected_share; nothing committed
   4  memory budget (--memory) exhausted; nothing committed
   5  table locked by another run, or a concurrent commit won; nothing committed";
@@ -136,6 +136,14 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
     for cause in e.chain() {
         if cause.is::<UsageError>() {
+            return 2;
+        }
+        if cause.is::<run::JobError>()
+            || matches!(
+                cause.downcast_ref(),
+                Some(compactor_engine::EngineError::Plan(_))
+            )
+        {
             return 2;
         }
         if cause.is::<run::TooManyRejected>() {

@@ -219,6 +219,13 @@ pub fn open(
     let map = Arc::new(
         unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", input.display()))?,
     );
+    // The ledger records the fingerprint taken when the inputs were listed; read exactly those
+    // bytes, or fail (a file still being written would otherwise be recorded as something it
+    // is not, and read again whole next time).
+    let now = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&map));
+    if map.len() as u64 != input.size || now != input.fingerprint {
+        bail!("{} changed while it was being read (is it still being written?); nothing was committed", input.display());
+    }
     let c = Compression::sniff(&map[..map.len().min(4)]);
     let reader = Counting {
         inner: io::Cursor::new(MapRef(map.clone())),
@@ -421,7 +428,13 @@ impl Chunker {
                 // The line crossing the boundary is still open: is it too long?
                 let line_start = memchr::memrchr(b'\n', &self.buf[..probe]).map_or(0, |i| i + 1);
                 if self.buf.len() - line_start > self.max_line + 1 {
-                    let mut chunk = self.buf[..line_start + self.max_line + 1].to_vec();
+                    // Cut past max_line (and past a `\r` there, which the line splitter would
+                    // strip), so the parser sees an overlong line and rejects it.
+                    let mut cut = line_start + self.max_line + 1;
+                    if self.buf[cut - 1] == b'\r' {
+                        cut += 1;
+                    }
+                    let mut chunk = self.buf[..cut].to_vec();
                     chunk.push(b'\n');
                     self.buf.clear();
                     self.discarding = true;
@@ -503,6 +516,40 @@ mod tests {
             [b"ok\n".as_slice(), &[b'y'; 11], b"\nafter\n"].concat()
         );
         assert_eq!(compactor_formats::count_lines(&all), 3);
+    }
+
+    #[test]
+    fn a_cr_at_the_cut_point_does_not_let_a_truncated_line_through() {
+        // An overlong line longer than one read, whose byte max_line (0-based 10) is '\r'.
+        let data = [b"0123456789\r".as_slice(), &[b'z'; 200_000], b"\nok\n"].concat();
+        let got = chunks(Source::Stream(Box::new(io::Cursor::new(data))), 4, 10);
+        let all = got.concat_bytes();
+        assert!(all.len() < 100, "the long line was cut");
+        let mut opts = compactor_formats::ParseOptions::new(compactor_formats::Format::Json);
+        opts.limits.max_line_bytes = 10;
+        let p = compactor_formats::parse_all(&opts, &all).unwrap();
+        assert_eq!(p.lines, 2);
+        assert!(
+            p.rejects[0].reason.contains("max_line_bytes"),
+            "{:?}",
+            p.rejects
+        );
+    }
+
+    #[test]
+    fn a_file_changed_after_listing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("grows.log");
+        std::fs::write(&p, b"a\n").unwrap();
+        let listed = fingerprint(&p).unwrap();
+        std::fs::write(&p, b"a\nb\n").unwrap();
+        let err = open(&listed, u64::MAX, Default::default())
+            .err()
+            .expect("must refuse");
+        assert!(
+            format!("{err:#}").contains("changed while it was being read"),
+            "{err:#}"
+        );
     }
 
     #[test]

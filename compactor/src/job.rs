@@ -239,6 +239,9 @@ impl Job {
         if !(0.0..=1.0).contains(&share) {
             bail!("[limits] max_rejected_share must be between 0 and 1, got {share}");
         }
+        if self.limits.max_line_bytes > 1 << 30 {
+            bail!("[limits] max_line_bytes is at most 1 GiB");
+        }
         if self.limits.max_line_bytes == 0
             || self.limits.max_depth == 0
             || self.limits.max_columns == 0

@@ -80,6 +80,9 @@ impl Quarantine {
             Some(w) => {
                 let f = w.into_inner().map_err(|e| e.into_error())?;
                 f.sync_all()?;
+                if let Some(dir) = self.path.parent() {
+                    crate::segment::sync_dir(dir)?;
+                }
                 Ok(Some(self.path.clone()))
             }
         }

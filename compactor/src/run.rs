@@ -62,6 +62,16 @@ impl std::fmt::Display for TooManyRejected {
 }
 impl std::error::Error for TooManyRejected {}
 
+/// The job does not fit the table or the data (a usage error: exit code 2).
+#[derive(Debug)]
+pub struct JobError(pub String);
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for JobError {}
+
 /// Another run holds the table's lock.
 #[derive(Debug)]
 pub struct Locked(pub String);
@@ -256,6 +266,15 @@ fn percent_decode(s: &str) -> String {
 
 /// Runs a job. See the module docs.
 pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
+    // Every parallel step (parse, sort, take, column encoding) runs in this pool, so
+    // `--threads` bounds the whole run.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()?;
+    pool.install(|| run_in_pool(job, opts))
+}
+
+fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let mut report = RunReport {
         run_id: new_run_id(),
@@ -270,6 +289,9 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let pending_dir = meta.join("pending");
     std::fs::create_dir_all(&pending_dir)?;
     let _lock = lock_table(&meta)?;
+    // The snapshot must be read under the lock: a run that committed and then died before
+    // removing its marker has segments that only the latest snapshot references.
+    table.refresh()?;
     let removed = cleanup_crashed(&table, &pending_dir)?;
     if removed > 0 {
         tracing::warn!("removed {removed} segment file(s) left by a crashed run");
@@ -283,6 +305,17 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         let f = input::fingerprint(&path)?;
         let key = f.display();
         if !f.is_stdin() {
+            if let Some(earlier) = inputs
+                .iter()
+                .find(|i| i.size == f.size && i.fingerprint == f.fingerprint)
+            {
+                tracing::warn!(
+                    "skipping {key}: same content as {}, read in this run",
+                    earlier.display()
+                );
+                report.files_skipped += 1;
+                continue;
+            }
             if let Some(e) = ledger.consumed(f.size, &f.fingerprint) {
                 if e.path != key {
                     tracing::info!(
@@ -317,6 +350,9 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let table_schema = table.schema()?;
     let partition = job.output.partition.clone();
     let mut parse_opts = parse_opts;
+    if let Some(p) = &partition {
+        parse_opts.reserved.push(p.name.clone());
+    }
     let mut table_data_schema: Option<Schema> = None;
     if let Some(ts) = &table_schema {
         let fields: Vec<_> = ts
@@ -343,10 +379,10 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
                 .map(|(_, v)| *v)
             {
                 if want != t {
-                    bail!(
+                    bail!(JobError(format!(
                         "column {} is {t} in the table but the job's [schema] says {want}",
                         f.name()
-                    );
+                    )));
                 }
             }
             parse_opts.forced.insert(f.name().clone(), t);
@@ -355,9 +391,6 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     }
 
     // 3. parse
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()?;
     let memory = MemoryPool::new(opts.memory);
     let mut buffered = memory.reservation("parsed batches");
     let mut batches: Vec<RecordBatch> = Vec::new();
@@ -390,12 +423,10 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
             if chunks.is_empty() {
                 break;
             }
-            let parsed: Vec<compactor_formats::Result<ParsedChunk>> = pool.install(|| {
-                chunks
-                    .par_iter()
-                    .map(|c| parse_chunk(&parse_opts, c.bytes(), c.first_line))
-                    .collect()
-            });
+            let parsed: Vec<compactor_formats::Result<ParsedChunk>> = chunks
+                .par_iter()
+                .map(|c| parse_chunk(&parse_opts, c.bytes(), c.first_line))
+                .collect();
             for p in parsed {
                 let p = p?;
                 report.lines_in += p.lines;
@@ -446,10 +477,14 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     }
 
     // 5. unify, sort, dedup
-    let unified = schema::unify(
-        table_data_schema.as_ref(),
-        batches.iter().map(|b| b.schema_ref().as_ref()),
-    )?;
+    let unified = schema::unify_batches(table_data_schema.as_ref(), &batches)?;
+    if unified.fields().len() > job.limits.max_columns {
+        bail!(
+            "the inputs have {} distinct columns, above [limits] max_columns ({}); nothing was committed",
+            unified.fields().len(),
+            job.limits.max_columns
+        );
+    }
     if unified.fields().is_empty() {
         report.note = Some("the inputs hold no rows".into());
         report.seconds = started.elapsed().as_secs_f64();
@@ -463,19 +498,24 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
             .iter()
             .any(|f| f.name().eq_ignore_ascii_case(&p.name))
         {
-            bail!("the partition column name {:?} is also a data column; choose another [output.partition] name", p.name);
+            bail!(JobError(format!("the partition column name {:?} is also a column of the table; choose another [output.partition] name", p.name)));
         }
         let src = unified
             .fields()
             .iter()
             .position(|f| f.name().eq_ignore_ascii_case(&p.column))
-            .with_context(|| format!("partition column {:?} is not in the data", p.column))?;
+            .ok_or_else(|| {
+                JobError(format!(
+                    "partition column {:?} is not in the data",
+                    p.column
+                ))
+            })?;
         if !matches!(unified.field(src).data_type(), DataType::Timestamp(..)) {
-            bail!(
+            bail!(JobError(format!(
                 "partition column {:?} is {} but must be a timestamp",
                 p.column,
                 unified.field(src).data_type()
-            );
+            )));
         }
         sort_by.insert(0, p.name.clone());
         let mut fields = unified.fields().to_vec();

@@ -30,6 +30,7 @@ use arrow_schema::{Schema, SchemaRef};
 use delta_kernel::committer::FileSystemCommitter;
 use delta_kernel::engine::arrow_conversion::{TryFromArrow, TryIntoArrow};
 use delta_kernel::expressions::Scalar;
+use delta_kernel::object_store::local::LocalFileSystem;
 use delta_kernel::schema::{DataType as KDataType, StructField, StructType};
 use delta_kernel::snapshot::{Snapshot, SnapshotRef};
 use delta_kernel::transaction::create_table::create_table;
@@ -38,7 +39,6 @@ use delta_kernel::transaction::{CommitResult, Transaction, UpdateTableOperation}
 use delta_kernel::FileMeta;
 use delta_kernel_default_engine::executor::tokio::TokioBackgroundExecutor;
 use delta_kernel_default_engine::parquet::DataFileMetadata;
-use delta_kernel_default_engine::storage::store_from_url;
 use delta_kernel_default_engine::{DefaultEngine, DefaultEngineBuilder};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -103,7 +103,10 @@ impl Table {
         let root = root.canonicalize()?;
         let url = Url::from_directory_path(&root)
             .map_err(|_| anyhow!("table path {} is not absolute", root.display()))?;
-        let engine = DefaultEngineBuilder::new(store_from_url(&url).map_err(kernel_err)?).build();
+        // fsync on: a commit (`_delta_log/N.json` and its directory entry) must be durable
+        // before the run reports success and its inputs may be deleted upstream.
+        let store = Arc::new(LocalFileSystem::new().with_fsync(true));
+        let engine = DefaultEngineBuilder::new(store).build();
         let mut t = Table {
             root,
             url,
@@ -244,7 +247,9 @@ impl Table {
                     .map(|s| s.to_ascii_lowercase())
                     .eq(want.iter().map(|s| s.to_ascii_lowercase()))
                 {
-                    bail!("the table is partitioned by {have:?} but the job asks for {want:?}");
+                    bail!(crate::run::JobError(format!(
+                        "the table is partitioned by {have:?} but the job asks for {want:?}"
+                    )));
                 }
                 Txn::Update(txn)
             }

@@ -13,8 +13,8 @@
 //! - `-` becomes null in `ident`, `user`, `bytes`, `referer`, `user_agent` and the extras.
 //! - `ts` is a UTC timestamp (the zone offset is applied).
 //! - The request splits at its first and last space into method, path and protocol; a request
-//!   that does not split that way (`-`, garbage from scanners) is kept whole in `path`, with
-//!   method and protocol null.
+//!   that does not split that way (garbage from scanners) is kept whole in `path`, with
+//!   method and protocol null; a request of `-` makes all three null.
 //! - Quoted fields are kept verbatim, escapes included (nginx writes `\x22`, Apache `\"`).
 //! - Extras are typed like JSON values: int, float, or string.
 //!

@@ -90,6 +90,7 @@ struct Pending {
 /// Accumulates rows for one chunk. See the module docs.
 pub struct RowsBuilder {
     forced: FastMap<String, ColumnType>,
+    reserved: Vec<String>,
     max_columns: usize,
     columns: Vec<Column>,
     exact: FastMap<Box<str>, usize>,
@@ -114,6 +115,11 @@ impl RowsBuilder {
                 .iter()
                 .map(|(k, v)| (sanitize_name(k).to_ascii_lowercase(), *v))
                 .collect(),
+            reserved: opts
+                .reserved
+                .iter()
+                .map(|n| sanitize_name(n).to_ascii_lowercase())
+                .collect(),
             max_columns: opts.limits.max_columns,
             columns: Vec::new(),
             exact: FastMap::default(),
@@ -131,6 +137,11 @@ impl RowsBuilder {
     /// Rows committed so far.
     pub fn num_rows(&self) -> usize {
         self.rows
+    }
+
+    /// Fields recorded in the open row so far.
+    pub fn pending_fields(&self) -> usize {
+        self.pending.len()
     }
 
     /// Opens a new row.
@@ -291,6 +302,9 @@ impl RowsBuilder {
                 }
                 None => {
                     let folded = sanitize_name(name).to_ascii_lowercase();
+                    if self.reserved.contains(&folded) {
+                        return Err(format!("field {name:?} uses a reserved column name"));
+                    }
                     if new_names.contains(&folded) {
                         return Err(format!("duplicate field {name:?}"));
                     }
@@ -370,9 +384,6 @@ impl RowsBuilder {
 
     /// Builds the batch: one column per field seen, typed by the widening rules.
     pub fn finish(mut self, chunk: &[u8]) -> Result<RecordBatch> {
-        if chunk.len() > u32::MAX as usize / 2 {
-            return Err(FormatError::ChunkTooLarge(chunk.len()));
-        }
         let rows = self.rows;
         let mut fields = Vec::with_capacity(self.columns.len());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());

@@ -11,9 +11,6 @@ pub enum FormatError {
     /// Two schemas cannot be brought together.
     #[error("schema conflict: {0}")]
     SchemaConflict(String),
-    /// The chunk is too large for 32-bit offsets.
-    #[error("chunk of {0} bytes is larger than the 2 GiB chunk limit")]
-    ChunkTooLarge(usize),
     /// Arrow rejected an array we built: a bug in this crate.
     #[error("internal error building arrow data: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

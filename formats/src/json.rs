@@ -319,6 +319,17 @@ mod tests {
     }
 
     #[test]
+    fn records_without_fields_and_reserved_names_are_rejected() {
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.reserved.push("dt".into());
+        let p = parse_all(&opts, b"{}\n{\"a\":1}\n{\"DT\":\"x\",\"a\":2}\n{\"a\":{}}").unwrap();
+        assert_eq!(p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 3]);
+        assert!(p.rejects[0].reason.contains("no fields"));
+        assert!(p.rejects[1].reason.contains("reserved"));
+        assert_eq!(p.batch.num_rows(), 2);
+    }
+
+    #[test]
     fn empty_keys_keep_their_place_in_the_path() {
         let p = parse("{\"\":{\"x\":1},\"x\":2}");
         assert!(p.rejects.is_empty(), "{:?}", p.rejects);

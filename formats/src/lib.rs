@@ -98,7 +98,8 @@ impl std::fmt::Display for Format {
 pub struct Limits {
     /// Longest accepted line in bytes, without the line terminator.
     pub max_line_bytes: usize,
-    /// Deepest accepted nesting of JSON objects and arrays.
+    /// Deepest accepted nesting of JSON objects (arrays are kept as raw text and bounded only by
+    /// serde_json's own recursion limit of 128).
     pub max_depth: usize,
     /// Most distinct columns one chunk may create; a line that would add more is rejected.
     pub max_columns: usize,
@@ -127,6 +128,9 @@ pub struct ParseOptions {
     /// Access logs: names for the trailing fields after the standard ones, in order. Fields
     /// beyond these are named `extra_N` (1-based position among the trailing fields).
     pub extra_columns: Vec<String>,
+    /// Column names the input may not use (for example the partition column, which the
+    /// writer adds): a line naming one is rejected.
+    pub reserved: Vec<String>,
 }
 
 impl ParseOptions {
@@ -192,7 +196,9 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
     let mut lines = 0u64;
     for_each_line(chunk, |start, line| {
         lines += 1;
-        let outcome = if line.len() > opts.limits.max_line_bytes {
+        let outcome = if start + line.len() > u32::MAX as usize {
+            Err("line lies beyond the 4 GiB chunk offset limit".to_string())
+        } else if line.len() > opts.limits.max_line_bytes {
             Err(format!(
                 "line is longer than max_line_bytes ({} bytes)",
                 opts.limits.max_line_bytes
@@ -201,9 +207,12 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
             Err("blank line".to_string())
         } else {
             rows.begin_row();
-            let outcome = parser
-                .parse_line(line, start, &mut rows)
-                .and_then(|()| rows.commit_row(chunk));
+            let outcome = parser.parse_line(line, start, &mut rows).and_then(|()| {
+                if rows.pending_fields() == 0 {
+                    return Err("record has no fields".to_string());
+                }
+                rows.commit_row(chunk)
+            });
             // Only a row that was begun may be aborted: aborting rolls the arena back to the
             // mark of the last `begin_row`, which after a blank or overlong line is the
             // previous, committed row (its unescaped strings would be lost or overwritten).

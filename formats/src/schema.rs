@@ -23,6 +23,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
 use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -209,6 +211,53 @@ pub fn unify<'a>(
     Ok(Arc::new(Schema::new(fields)))
 }
 
+/// [`unify`] for batches, keeping ints exact: a column that is `int` in some batches and
+/// `float` in others widens to `float` only if every int fits a float exactly (|i| <= 2^53);
+/// otherwise it becomes `string`, as it would within one chunk. Columns fixed by `base` keep
+/// their type (the parser already rejected values that do not fit it).
+pub fn unify_batches(base: Option<&Schema>, batches: &[RecordBatch]) -> Result<SchemaRef> {
+    let unified = unify(base, batches.iter().map(|b| b.schema_ref().as_ref()))?;
+    let mut fields: Vec<Field> = unified
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut changed = false;
+    for f in fields.iter_mut() {
+        let fixed = base.is_some_and(|b| {
+            b.fields()
+                .iter()
+                .any(|x| x.name().eq_ignore_ascii_case(f.name()))
+        });
+        if f.data_type() != &DataType::Float64 || fixed {
+            continue;
+        }
+        let inexact = batches.iter().any(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .position(|x| x.name().eq_ignore_ascii_case(f.name()))
+                .is_some_and(|j| {
+                    b.column(j).data_type() == &DataType::Int64
+                        && b.column(j)
+                            .as_primitive::<Int64Type>()
+                            .iter()
+                            .flatten()
+                            .any(|v| v.unsigned_abs() > 1 << 53)
+                })
+        });
+        if inexact {
+            *f = Field::new(f.name(), DataType::Utf8, true);
+            changed = true;
+        }
+    }
+    Ok(if changed {
+        Arc::new(Schema::new(fields))
+    } else {
+        unified
+    })
+}
+
 /// Brings `batch` to `schema`: columns matched case-insensitively by name, missing ones
 /// filled with nulls, types cast (see the module docs for what casting to string renders).
 pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
@@ -309,6 +358,35 @@ mod tests {
             .downcast_ref::<StringArray>()
             .unwrap();
         assert_eq!(a.value(1), "2");
+    }
+
+    #[test]
+    fn big_ints_do_not_widen_to_float_across_batches() {
+        let ints = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let floats = Arc::new(Schema::new(vec![Field::new("id", DataType::Float64, true)]));
+        let small =
+            RecordBatch::try_new(ints.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let big = RecordBatch::try_new(
+            ints,
+            vec![Arc::new(Int64Array::from(vec![9_007_199_254_740_993]))],
+        )
+        .unwrap();
+        let f = RecordBatch::try_new(
+            floats,
+            vec![Arc::new(arrow_array::Float64Array::from(vec![1.5]))],
+        )
+        .unwrap();
+        assert_eq!(
+            unify_batches(None, &[small, f.clone()])
+                .unwrap()
+                .field(0)
+                .data_type(),
+            &DataType::Float64
+        );
+        let u = unify_batches(None, &[big.clone(), f]).unwrap();
+        assert_eq!(u.field(0).data_type(), &DataType::Utf8);
+        let s = conform(&big, &u).unwrap();
+        assert_eq!(s.column(0).as_string::<i32>().value(0), "9007199254740993");
     }
 
     #[test]
