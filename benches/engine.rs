@@ -7,9 +7,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use compactor_bench_data::{generate_to_vec, GenConfig, GenFormat};
-use compactor_engine::{DedupMode, MemoryPool, SortDedup};
+use compactor_engine::{DedupMode, MemoryPool, SortDedup, SortDedupOutput};
 use compactor_formats::schema::{conform, unify};
 use compactor_formats::{for_each_line, parse_chunk, Format, ParseOptions};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
@@ -53,6 +54,25 @@ fn parse_to_batches(data: &[u8], chunk_bytes: usize) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// Sorts and deduplicates `batches` (exact mode) by `sort_by` with a fresh 4 GiB budget.
+fn sort_dedup(
+    schema: &SchemaRef,
+    sort_by: &[String],
+    batches: Vec<RecordBatch>,
+) -> SortDedupOutput {
+    let mut op = SortDedup::try_new(
+        schema.clone(),
+        sort_by,
+        DedupMode::Exact,
+        &MemoryPool::new(4 << 30),
+    )
+    .unwrap();
+    for b in batches {
+        op.push(b).unwrap();
+    }
+    op.finish().unwrap()
+}
+
 fn bench_sort_dedup(c: &mut Criterion) {
     let rows = if bench_mode() { ROWS } else { TEST_MODE_ROWS };
     let (data, stats) = generate_to_vec(&GenConfig::new(GenFormat::Json, rows, 7)).unwrap();
@@ -63,21 +83,10 @@ fn bench_sort_dedup(c: &mut Criterion) {
     let schema = batches[0].schema();
     let sort_by: Vec<String> = ["event", "country", "ts"].map(String::from).to_vec();
     let in_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
-    let pool_bytes = 4usize << 30;
 
     // sanity: exact dedup drops exactly the generator's re-deliveries
     {
-        let mut op = SortDedup::try_new(
-            schema.clone(),
-            &sort_by,
-            DedupMode::Exact,
-            &MemoryPool::new(pool_bytes),
-        )
-        .unwrap();
-        for b in &batches {
-            op.push(b.clone()).unwrap();
-        }
-        let out = op.finish().unwrap();
+        let out = sort_dedup(&schema, &sort_by, batches.clone());
         assert_eq!(out.batch.num_rows() as u64 + out.duplicates, rows);
         // Re-deliveries split across chunks can differ after cross-chunk casts (see
         // `compactor_formats::schema`), so dedup may find fewer, never more.
@@ -105,19 +114,7 @@ fn bench_sort_dedup(c: &mut Criterion) {
     group.bench_function("json_event_country_ts_exact", |b| {
         b.iter_batched(
             || batches.clone(),
-            |batches| {
-                let mut op = SortDedup::try_new(
-                    schema.clone(),
-                    &sort_by,
-                    DedupMode::Exact,
-                    &MemoryPool::new(pool_bytes),
-                )
-                .unwrap();
-                for b in batches {
-                    op.push(b).unwrap();
-                }
-                black_box(op.finish().unwrap())
-            },
+            |batches| black_box(sort_dedup(&schema, &sort_by, batches)),
             BatchSize::LargeInput,
         )
     });

@@ -43,44 +43,24 @@ use crate::segment::{self, SegmentOptions};
 use crate::table::{Ledger, LedgerEntry, Table, WrittenSegment};
 
 /// A commit lost to a concurrent writer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Conflict(pub String);
-impl std::fmt::Display for Conflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Conflict {}
 
 /// The run rejected more lines than the job allows; nothing was committed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct TooManyRejected(pub String);
-impl std::fmt::Display for TooManyRejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for TooManyRejected {}
 
 /// The job does not fit the table or the data (a usage error: exit code 2).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct JobError(pub String);
-impl std::fmt::Display for JobError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for JobError {}
 
 /// Another run holds the table's lock.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Locked(pub String);
-impl std::fmt::Display for Locked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Locked {}
 
 /// How to run (from the command line, not the job).
 #[derive(Debug, Clone)]
