@@ -259,7 +259,6 @@ impl Table {
             txn,
             partition: partition.map(str::to_string),
             staged: 0,
-            stats_schema: full_schema,
         })
     }
 }
@@ -284,7 +283,6 @@ pub struct Write<'a> {
     txn: Txn,
     partition: Option<String>,
     staged: usize,
-    stats_schema: Schema,
 }
 
 /// A segment file written into the table directory, ready to be staged.
@@ -338,7 +336,6 @@ impl Write<'_> {
         let url = Url::from_file_path(&seg.path)
             .map_err(|_| anyhow!("segment path {} is not absolute", seg.path.display()))?;
         let physical = ctx.physical_data_schema().clone();
-        let _ = &self.stats_schema;
         let stats = delta_kernel_default_engine::stats::collect_stats(
             batch,
             ctx.stats_columns(),
