@@ -258,7 +258,6 @@ impl Table {
             table: self,
             txn,
             partition: partition.map(str::to_string),
-            staged: 0,
         })
     }
 }
@@ -282,7 +281,6 @@ pub struct Write<'a> {
     table: &'a Table,
     txn: Txn,
     partition: Option<String>,
-    staged: usize,
 }
 
 /// A segment file written into the table directory, ready to be staged.
@@ -357,7 +355,6 @@ impl Write<'_> {
         let add =
             delta_kernel_default_engine::build_add_file_metadata(meta, &ctx).map_err(kernel_err)?;
         with_txn!(&mut self.txn, t => t.add_files(add));
-        self.staged += 1;
         Ok(())
     }
 
