@@ -1,5 +1,6 @@
-//! Sort + exact dedup throughput: `SortDedup` on ~200k parsed generated JSON rows, sorted by
-//! `event, country, ts` (then every other column), as a run does it.
+//! Sort + exact dedup throughput: `ExternalSort` on ~200k parsed generated JSON rows, sorted by
+//! `event, country, ts` (then every other column), as a run does it: once all in memory, once
+//! with runs of 1/8 of the input spilled to disk and merged.
 //!
 //! Run: `cargo bench --bench engine -- --noplot`. Under `cargo test --benches` (no `--bench`
 //! flag) criterion runs the benchmark once on 5k rows.
@@ -10,7 +11,9 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use compactor_bench_data::{generate_to_vec, GenConfig, GenFormat};
-use compactor_engine::{DedupMode, MemoryPool, SortDedup, SortDedupOutput};
+use compactor_engine::{
+    DedupMode, ExternalSort, MemoryPool, SortOptions, SortStats, SpillConfig, SpillManager,
+};
 use compactor_formats::schema::{conform, unify};
 use compactor_formats::{for_each_line, parse_chunk, Format, ParseOptions};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
@@ -54,23 +57,33 @@ fn parse_to_batches(data: &[u8], chunk_bytes: usize) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// Sorts and deduplicates `batches` (exact mode) by `sort_by` with a fresh 4 GiB budget.
+/// Sorts and deduplicates `batches` (exact mode) by `sort_by` with a fresh 4 GiB budget,
+/// writing sorted runs of at most `run_bytes`. Returns (rows out, duplicates, runs spilled).
 fn sort_dedup(
     schema: &SchemaRef,
     sort_by: &[String],
     batches: Vec<RecordBatch>,
-) -> SortDedupOutput {
-    let mut op = SortDedup::try_new(
-        schema.clone(),
-        sort_by,
-        DedupMode::Exact,
-        &MemoryPool::new(4 << 30),
-    )
-    .unwrap();
+    run_bytes: usize,
+) -> (u64, u64, u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
+    let pool = MemoryPool::new(4 << 30);
+    let opts = SortOptions::new(sort_by.to_vec(), DedupMode::Exact, run_bytes);
+    let mut op = ExternalSort::try_new(opts, spill, &pool).unwrap();
     for b in batches {
         op.push(b).unwrap();
     }
-    op.finish().unwrap()
+    let mut out = op.finish(schema).unwrap();
+    let mut rows = 0;
+    while let Some(b) = out.next_batch().unwrap() {
+        rows += black_box(b).num_rows() as u64;
+    }
+    let s = out.stats();
+    (
+        rows,
+        SortStats::get(&s.duplicates),
+        SortStats::get(&s.spilled_runs),
+    )
 }
 
 fn bench_sort_dedup(c: &mut Criterion) {
@@ -86,15 +99,18 @@ fn bench_sort_dedup(c: &mut Criterion) {
 
     // sanity: exact dedup drops exactly the generator's re-deliveries
     {
-        let out = sort_dedup(&schema, &sort_by, batches.clone());
-        assert_eq!(out.batch.num_rows() as u64 + out.duplicates, rows);
+        let (out_rows, duplicates, _) = sort_dedup(&schema, &sort_by, batches.clone(), usize::MAX);
+        assert_eq!(out_rows + duplicates, rows);
+        let spilled = sort_dedup(&schema, &sort_by, batches.clone(), in_bytes / 8);
+        assert_eq!(spilled.0, out_rows);
+        assert!(spilled.2 >= 8, "{} runs", spilled.2);
         // Re-deliveries split across chunks can differ after cross-chunk casts (see
         // `compactor_formats::schema`), so dedup may find fewer, never more.
-        assert!(out.duplicates <= stats.duplicates);
-        if out.duplicates != stats.duplicates {
+        assert!(duplicates <= stats.duplicates);
+        if duplicates != stats.duplicates {
             eprintln!(
                 "note: {} of {} re-delivered lines were found as duplicates",
-                out.duplicates, stats.duplicates
+                duplicates, stats.duplicates
             );
         }
     }
@@ -111,10 +127,17 @@ fn bench_sort_dedup(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(rows));
-    group.bench_function("json_event_country_ts_exact", |b| {
+    group.bench_function("json_event_country_ts_exact_in_memory", |b| {
         b.iter_batched(
             || batches.clone(),
-            |batches| black_box(sort_dedup(&schema, &sort_by, batches)),
+            |batches| black_box(sort_dedup(&schema, &sort_by, batches, usize::MAX)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("json_event_country_ts_exact_spill_8_runs", |b| {
+        b.iter_batched(
+            || batches.clone(),
+            |batches| black_box(sort_dedup(&schema, &sort_by, batches, in_bytes / 8)),
             BatchSize::LargeInput,
         )
     });

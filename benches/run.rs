@@ -59,7 +59,9 @@ fn job(input: &Path, format: &str, table: &Path, sort_by: &[&str]) -> Job {
 fn opts() -> RunOptions {
     RunOptions {
         threads: 2,
-        memory: 4 << 30,
+        memory: Some(4 << 30),
+        spill_dir: None,
+        max_spill_bytes: None,
         progress: false,
     }
 }

@@ -48,9 +48,18 @@ enum Command {
         /// Worker threads (default: all cores). Output bytes do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
-        /// Memory budget, e.g. 512MiB, 8GiB (default 4GiB).
+        /// Memory budget, e.g. 512MiB, 8GiB (default: the job's [resources] memory, else half
+        /// of the machine's memory). Every buffer is reserved from it; beyond it the sort
+        /// spills to disk.
         #[arg(long, value_parser = parse_size)]
         memory: Option<usize>,
+        /// Directory for spill files (default: the job's [resources] spill_dir, else
+        /// <table>/_compactor/spill).
+        #[arg(long)]
+        spill_dir: Option<PathBuf>,
+        /// Cap on the bytes of spill files on disk at once, e.g. 100GiB (default 1TiB).
+        #[arg(long, value_parser = parse_size_u64)]
+        max_spill_bytes: Option<u64>,
         /// Never show a progress bar.
         #[arg(long)]
         no_progress: bool,
@@ -94,29 +103,11 @@ enum Command {
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tb" => 1e12,
-        "tib" => 1024f64.powi(4),
-        u => {
-            return Err(format!(
-                "unknown size unit {u:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
-            ))
-        }
-    };
-    Ok((n * mult) as usize)
+    job::parse_size(s).map(|n| n as usize)
+}
+
+fn parse_size_u64(s: &str) -> Result<u64, String> {
+    job::parse_size(s)
 }
 
 /// Marks an error as the user's (exit code 2).
@@ -195,6 +186,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             report,
             threads,
             memory,
+            spill_dir,
+            max_spill_bytes,
             no_progress,
         } => {
             let job = job::Job::load(&job).context(UsageError)?;
@@ -202,7 +195,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                 threads: threads
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
-                memory: memory.unwrap_or(compactor_engine::memory::DEFAULT_MEMORY_LIMIT),
+                memory,
+                spill_dir,
+                max_spill_bytes,
                 progress: !no_progress && std::io::stderr().is_terminal(),
             };
             let r = run::run(&job, &opts)?;

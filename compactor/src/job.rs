@@ -42,6 +42,9 @@ pub struct Job {
     /// `[limits]`
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[resources]`
+    #[serde(default)]
+    pub resources: ResourcesConfig,
     /// `[schema]`: column name = type, overriding inference.
     #[serde(default)]
     pub schema: BTreeMap<String, String>,
@@ -134,6 +137,71 @@ pub enum DedupModeName {
     None,
 }
 
+/// `[resources]`: how much memory and disk a run may use. The command line's `--memory`,
+/// `--spill-dir` and `--max-spill-bytes` override these.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesConfig {
+    /// Memory budget, bytes or a size such as `"512MiB"`; default
+    /// [`compactor_engine::memory::DEFAULT_MEMORY_SHARE`] of the machine's memory.
+    pub memory: Option<Size>,
+    /// Directory for spill files; default `<table>/_compactor/spill`.
+    pub spill_dir: Option<PathBuf>,
+    /// Cap on spill bytes on disk at once; default
+    /// [`compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES`].
+    pub max_spill_bytes: Option<Size>,
+}
+
+/// A byte size: an integer, or a string such as `"512MiB"` or `"2GB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SizeRepr")]
+pub struct Size(pub u64);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeRepr {
+    Int(u64),
+    Text(String),
+}
+
+impl TryFrom<SizeRepr> for Size {
+    type Error = String;
+    fn try_from(r: SizeRepr) -> Result<Self, String> {
+        match r {
+            SizeRepr::Int(n) => Ok(Size(n)),
+            SizeRepr::Text(s) => parse_size(&s).map(Size),
+        }
+    }
+}
+
+/// Parses a byte size: a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB,
+/// TB; case-insensitive).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+            ))
+        }
+    };
+    Ok((n * mult) as u64)
+}
+
 /// `[limits]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -208,6 +276,9 @@ impl Job {
         self.output.path = abs(&self.output.path);
         if let Some(q) = &self.output.quarantine_dir {
             self.output.quarantine_dir = Some(abs(q));
+        }
+        if let Some(d) = &self.resources.spill_dir {
+            self.resources.spill_dir = Some(abs(d));
         }
         for p in &mut self.input.paths {
             if p != "-" && !Path::new(p).is_absolute() {

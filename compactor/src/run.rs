@@ -29,9 +29,12 @@ use anyhow::{bail, Context, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-use compactor_engine::{DedupMode, MemoryPool, SortDedup};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use compactor_engine::{
+    DedupMode, ExternalSort, MemoryPool, SortOptions, SortStats, SpillConfig, SpillManager,
+};
 use compactor_formats::{parse_chunk, schema, ParsedChunk};
+use delta_kernel_default_engine::stats::FileStatsAccumulator;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -39,7 +42,7 @@ use crate::input::{self, Chunker, InputFile};
 use crate::job::{DedupModeName, Granularity, Job, DEFAULT_CHUNK_BYTES};
 use crate::progress::Progress;
 use crate::quarantine::Quarantine;
-use crate::segment::{self, SegmentOptions};
+use crate::segment::{self, SegmentOptions, SegmentWriter};
 use crate::table::{Ledger, LedgerEntry, Table, WrittenSegment};
 
 /// A commit lost to a concurrent writer.
@@ -67,8 +70,12 @@ pub struct Locked(pub String);
 pub struct RunOptions {
     /// Worker threads.
     pub threads: usize,
-    /// Memory budget in bytes.
-    pub memory: usize,
+    /// Memory budget in bytes (default: the job's, else a share of the machine's memory).
+    pub memory: Option<usize>,
+    /// Spill directory (default: the job's, else `<table>/_compactor/spill`).
+    pub spill_dir: Option<PathBuf>,
+    /// Cap on spill bytes (default: the job's, else 1 TiB).
+    pub max_spill_bytes: Option<u64>,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -114,6 +121,16 @@ pub struct RunReport {
     pub quarantine: Option<String>,
     /// Most memory reserved at once from the budget.
     pub peak_reserved_bytes: u64,
+    /// The memory budget.
+    pub memory_limit_bytes: u64,
+    /// Sorted runs written to disk (merge passes included).
+    pub spilled_runs: u64,
+    /// Rows written to spill files (merge passes included).
+    pub spilled_rows: u64,
+    /// Intermediate merge passes.
+    pub merge_passes: u64,
+    /// Most bytes of spill files on disk at once.
+    pub spill_peak_bytes: u64,
     /// Worker threads used.
     pub threads: usize,
     /// Seconds spent in each phase: `parse` (read, decode, parse), `sort` (unify, sort,
@@ -370,10 +387,52 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         table_data_schema = Some(Schema::new(fields));
     }
 
-    // 3. parse
-    let memory = MemoryPool::new(opts.memory);
-    let mut buffered = memory.reservation("parsed batches");
-    let mut batches: Vec<RecordBatch> = Vec::new();
+    // 3. parse, feeding the external sort as chunks are parsed
+    let memory_limit = opts
+        .memory
+        .or(job.resources.memory.map(|s| s.0 as usize))
+        .unwrap_or_else(compactor_engine::memory::default_memory_limit);
+    report.memory_limit_bytes = memory_limit as u64;
+    let memory = MemoryPool::new(memory_limit);
+    let spill = SpillManager::new(&SpillConfig {
+        dir: opts
+            .spill_dir
+            .clone()
+            .or(job.resources.spill_dir.clone())
+            .unwrap_or_else(|| meta.join("spill")),
+        max_bytes: opts
+            .max_spill_bytes
+            .or(job.resources.max_spill_bytes.map(|s| s.0))
+            .unwrap_or(compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES),
+    })?;
+    let group = opts.threads.max(1) * 2;
+    // In flight while parsing: a group of chunks and their parsed batches (about 2x the text).
+    let parse_bytes = group * DEFAULT_CHUNK_BYTES * 3;
+    let run_bytes = memory_limit.saturating_sub(parse_bytes) / 3;
+    if run_bytes < 4 * DEFAULT_CHUNK_BYTES {
+        bail!(compactor_engine::EngineError::ResourcesExhausted {
+            consumer: "run setup".into(),
+            requested: parse_bytes + 12 * DEFAULT_CHUNK_BYTES,
+            used: 0,
+            limit: memory_limit,
+        });
+    }
+    let mut sort_by = job.output.sort_by.clone();
+    if let Some(p) = &partition {
+        sort_by.insert(0, p.name.clone());
+    }
+    let dedup = match job.dedup.mode {
+        DedupModeName::Exact => DedupMode::Exact,
+        DedupModeName::None => DedupMode::None,
+        DedupModeName::Keys => DedupMode::Keys(job.dedup.keys.clone()),
+    };
+    let mut sort_opts = SortOptions::new(sort_by, dedup, run_bytes);
+    sort_opts.conform = Arc::new(|b: &RecordBatch, s: &SchemaRef| {
+        schema::conform(b, s).map_err(|e| arrow_schema::ArrowError::CastError(e.to_string()))
+    });
+    let mut sorter = ExternalSort::try_new(sort_opts, spill.clone(), &memory)?;
+    let mut tracker = schema::SchemaTracker::new(table_data_schema.as_ref())?;
+    let mut in_flight = memory.reservation("parsing");
     let qdir = job
         .output
         .quarantine_dir
@@ -381,7 +440,6 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         .unwrap_or_else(|| meta.join("quarantine"));
     let mut quarantine = Quarantine::new(qdir.join(format!("{}.jsonl", report.run_id)));
     let progress = Progress::new(opts.progress, report.bytes_in);
-    let group = opts.threads.max(1) * 2;
     let mut done_bytes = 0u64;
     for file in &inputs {
         tracing::info!("reading {} ({} bytes)", file.display(), file.size);
@@ -403,20 +461,36 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
             if chunks.is_empty() {
                 break;
             }
+            let text: usize = chunks.iter().map(|c| c.bytes().len()).sum();
+            in_flight.try_resize(text * 3)?;
             let parsed: Vec<compactor_formats::Result<ParsedChunk>> = chunks
                 .par_iter()
                 .map(|c| parse_chunk(&parse_opts, c.bytes(), c.first_line))
                 .collect();
+            drop(chunks);
             for p in parsed {
                 let p = p?;
                 report.lines_in += p.lines;
                 report.rejected += p.rejects.len() as u64;
                 quarantine.write(&file.display(), &p.rejects)?;
-                if p.batch.num_rows() > 0 {
-                    buffered.try_grow(p.batch.get_array_memory_size())?;
-                    batches.push(p.batch);
+                if p.batch.num_rows() == 0 {
+                    continue;
                 }
+                tracker.observe(&p.batch)?;
+                if tracker.len() > job.limits.max_columns {
+                    bail!(
+                        "the inputs have more than {} distinct columns ([limits] max_columns); nothing was committed",
+                        job.limits.max_columns
+                    );
+                }
+                let current = tracker.schema();
+                let mut b = schema::conform(&p.batch, &current)?;
+                if let Some(p) = &partition {
+                    b = with_partition(&b, p)?;
+                }
+                sorter.push(b)?;
             }
+            in_flight.free();
             let stored = if mapped {
                 chunker.bytes_read
             } else {
@@ -428,6 +502,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         done_bytes += file.size;
         progress.set(done_bytes);
     }
+    drop(in_flight);
     progress.finish();
     let mut phase = Instant::now();
     let mut lap = |report: &mut RunReport, name: &str| {
@@ -456,21 +531,13 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         }
     }
 
-    // 5. unify, sort, dedup
-    let unified = schema::unify_batches(table_data_schema.as_ref(), &batches)?;
-    if unified.fields().len() > job.limits.max_columns {
-        bail!(
-            "the inputs have {} distinct columns, above [limits] max_columns ({}); nothing was committed",
-            unified.fields().len(),
-            job.limits.max_columns
-        );
-    }
+    // 5. the final schema; sort, dedup (merging spilled runs)
+    let unified = tracker.schema();
     if unified.fields().is_empty() {
         report.note = Some("the inputs hold no rows".into());
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let mut sort_by = job.output.sort_by.clone();
     let mut sort_schema = unified.clone();
     if let Some(p) = &partition {
         if unified
@@ -497,48 +564,16 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
                 unified.field(src).data_type()
             )));
         }
-        sort_by.insert(0, p.name.clone());
         let mut fields = unified.fields().to_vec();
         fields.push(Arc::new(Field::new(&p.name, DataType::Utf8, true)));
         sort_schema = Arc::new(Schema::new(fields));
     }
-    let dedup = match job.dedup.mode {
-        DedupModeName::Exact => DedupMode::Exact,
-        DedupModeName::None => DedupMode::None,
-        DedupModeName::Keys => DedupMode::Keys(job.dedup.keys.clone()),
-    };
-    let mut sorter = SortDedup::try_new(sort_schema.clone(), &sort_by, dedup, &memory)?;
-    for b in std::mem::take(&mut batches) {
-        let size = b.get_array_memory_size();
-        let mut b = schema::conform(&b, &unified)?;
-        if let Some(p) = &partition {
-            let src = unified.index_of(
-                unified
-                    .fields()
-                    .iter()
-                    .find(|f| f.name().eq_ignore_ascii_case(&p.column))
-                    .map(|f| f.name().as_str())
-                    .unwrap_or(""),
-            )?;
-            let values = partition_values(b.column(src), p.by);
-            let mut cols = b.columns().to_vec();
-            cols.push(values);
-            b = RecordBatch::try_new(sort_schema.clone(), cols)?;
-        }
-        sorter.push(b)?;
-        buffered.shrink(size);
-    }
-    let sorted = sorter.finish()?;
-    report.duplicates = sorted.duplicates;
-    report.rows_out = sorted.batch.num_rows() as u64;
+    let stats = sorter.stats();
+    let mut sorted = sorter.finish(&sort_schema)?;
     report.columns = unified.fields().len() as u64;
-    if report.lines_in != report.rows_out + report.duplicates + report.rejected {
-        bail!("internal error: accounting does not add up ({} lines != {} rows + {} duplicates + {} rejected)", report.lines_in, report.rows_out, report.duplicates, report.rejected);
-    }
-
     lap(&mut report, "sort");
 
-    // 6. write segments and commit
+    // 6. write segments as the sorted rows stream out, then commit
     let sorted_idx: Vec<usize> = job
         .output
         .sort_by
@@ -555,11 +590,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         row_group_size: job.output.row_group_size,
         sorted_by: sorted_idx,
     };
-    let pieces = split_segments(
-        &sorted.batch,
-        partition.is_some(),
-        job.output.max_segment_rows,
-    );
+    let props = seg_opts.properties()?;
     let mut write = table.begin(&unified, partition.as_ref().map(|p| p.name.as_str()))?;
     let marker_path = pending_dir.join(format!("{}.pending", report.run_id));
     let mut marker = File::create(&marker_path)?;
@@ -567,31 +598,76 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     failpoint("before-segments");
     let mut dirs = std::collections::BTreeSet::new();
     let data_cols: Vec<usize> = (0..unified.fields().len()).collect();
-    let mut written = Vec::new();
-    for (n, (part, range)) in pieces.iter().enumerate() {
-        let dir = write.dir_for(part.as_deref())?;
-        let path = dir.join(format!("part-{}-{n:05}.zstd.parquet", report.run_id));
-        writeln!(marker, "{}", path.display())?;
-        marker.sync_data()?;
-        let batch = sorted
-            .batch
-            .slice(range.start, range.len())
-            .project(&data_cols)?;
-        let size = segment::write_segment(&path, &batch, seg_opts.properties()?)?;
-        dirs.insert(dir);
-        written.push((WrittenSegment { path, size }, part.clone(), batch));
-        report.bytes_out += size;
+    let mut written: Vec<(WrittenSegment, Option<String>, FileStatsAccumulator)> = Vec::new();
+    let mut open: Option<OpenSegment> = None;
+    while let Some(batch) = sorted.next_batch()? {
+        for (part, range) in split_partitions(&batch, partition.is_some()) {
+            let mut at = range.start;
+            while at < range.end {
+                let full = open.as_ref().is_some_and(|o| {
+                    o.part != part || o.writer.rows() >= job.output.max_segment_rows as u64
+                });
+                if full {
+                    let o = open.take().expect("checked");
+                    written.push(o.finish()?);
+                }
+                if open.is_none() {
+                    let dir = write.dir_for(part.as_deref())?;
+                    let path = dir.join(format!(
+                        "part-{}-{:05}.zstd.parquet",
+                        report.run_id,
+                        written.len()
+                    ));
+                    writeln!(marker, "{}", path.display())?;
+                    marker.sync_data()?;
+                    dirs.insert(dir);
+                    open = Some(OpenSegment {
+                        writer: SegmentWriter::create(
+                            &path,
+                            unified.clone(),
+                            props.clone(),
+                            &memory,
+                        )?,
+                        stats: write.stats_collector(part.as_deref())?,
+                        path,
+                        part: part.clone(),
+                    });
+                }
+                let o = open.as_mut().expect("opened");
+                let room = job.output.max_segment_rows - o.writer.rows() as usize;
+                let len = room.min(range.end - at);
+                let piece = batch.slice(at, len).project(&data_cols)?;
+                o.writer.write(&piece)?;
+                o.stats.merge(&piece).map_err(|e| anyhow::anyhow!("{e}"))?;
+                at += len;
+            }
+        }
+    }
+    if let Some(o) = open.take() {
+        written.push(o.finish()?);
+    }
+    report.duplicates = SortStats::get(&stats.duplicates);
+    report.spilled_runs = SortStats::get(&stats.spilled_runs);
+    report.spilled_rows = SortStats::get(&stats.spilled_rows);
+    report.merge_passes = SortStats::get(&stats.merge_passes);
+    report.spill_peak_bytes = spill.peak();
+    drop(sorted);
+    for (seg, _, _) in &written {
+        report.rows_out += seg.rows;
+        report.bytes_out += seg.size;
         report.segments += 1;
+    }
+    if report.lines_in != report.rows_out + report.duplicates + report.rejected {
+        bail!("internal error: accounting does not add up ({} lines != {} rows + {} duplicates + {} rejected)", report.lines_in, report.rows_out, report.duplicates, report.rejected);
     }
     for d in &dirs {
         segment::sync_dir(d)?;
     }
     failpoint("after-segments");
     lap(&mut report, "write");
-    for (seg, part, batch) in &written {
-        write.stage(seg, part.as_deref(), batch)?;
+    for (seg, part, stats) in written {
+        write.stage(&seg, part.as_deref(), stats)?;
     }
-    drop(written);
     let mut new_ledger: Ledger = ledger.clone();
     new_ledger.v = 1;
     let next_version = table.version().map_or(0, |v| v + 1);
@@ -629,6 +705,51 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     Ok(report)
 }
 
+/// A segment being written.
+struct OpenSegment {
+    writer: SegmentWriter,
+    stats: FileStatsAccumulator,
+    path: PathBuf,
+    part: Option<String>,
+}
+
+impl OpenSegment {
+    fn finish(self) -> Result<(WrittenSegment, Option<String>, FileStatsAccumulator)> {
+        let rows = self.writer.rows();
+        let size = self.writer.finish()?;
+        Ok((
+            WrittenSegment {
+                path: self.path,
+                size,
+                rows,
+            },
+            self.part,
+            self.stats,
+        ))
+    }
+}
+
+/// Appends the partition column (the day or hour of the source timestamp column; null while
+/// that column is missing or not a timestamp: the run fails later if it never becomes one).
+fn with_partition(b: &RecordBatch, p: &crate::job::PartitionConfig) -> Result<RecordBatch> {
+    let values = match b
+        .schema()
+        .fields()
+        .iter()
+        .position(|f| f.name().eq_ignore_ascii_case(&p.column))
+    {
+        Some(i) if matches!(b.column(i).data_type(), DataType::Timestamp(..)) => {
+            partition_values(b.column(i), p.by)
+        }
+        _ => arrow_array::new_null_array(&DataType::Utf8, b.num_rows()),
+    };
+    let mut fields = b.schema().fields().to_vec();
+    fields.push(Arc::new(Field::new(&p.name, DataType::Utf8, true)));
+    let mut cols = b.columns().to_vec();
+    cols.push(values);
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
 /// Day or hour of each timestamp as a partition value (`2026-01-31` / `2026-01-31-23`), null
 /// for a null timestamp. Values are built from digits only, so they cannot name a path.
 pub fn partition_values(ts: &ArrayRef, by: Granularity) -> ArrayRef {
@@ -661,34 +782,26 @@ pub fn partition_values(ts: &ArrayRef, by: Granularity) -> ArrayRef {
     Arc::new(values)
 }
 
-/// Cuts the sorted rows into segments: at every partition change (the partition column is
-/// the batch's last column) and every `max_rows` rows.
-fn split_segments(
+/// Cuts a sorted batch where the partition value (its last column) changes.
+fn split_partitions(
     batch: &RecordBatch,
     partitioned: bool,
-    max_rows: usize,
 ) -> Vec<(Option<String>, std::ops::Range<usize>)> {
     let n = batch.num_rows();
+    if !partitioned {
+        return vec![(None, 0..n)];
+    }
+    let parts = batch.column(batch.num_columns() - 1).as_string::<i32>();
+    let value = |i: usize| (!parts.is_null(i)).then(|| parts.value(i));
     let mut out = Vec::new();
-    let parts = partitioned.then(|| {
-        batch
-            .column(batch.num_columns() - 1)
-            .as_string::<i32>()
-            .clone()
-    });
-    let value = |i: usize| {
-        parts
-            .as_ref()
-            .and_then(|p| (!p.is_null(i)).then(|| p.value(i).to_string()))
-    };
     let mut start = 0;
     while start < n {
         let v = value(start);
         let mut end = start + 1;
-        while end < n && end - start < max_rows && (parts.is_none() || value(end) == v) {
+        while end < n && value(end) == v {
             end += 1;
         }
-        out.push((v, start..end));
+        out.push((v.map(str::to_string), start..end));
         start = end;
     }
     out

@@ -9,15 +9,19 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
-use parquet::arrow::arrow_writer::compute_leaves;
+use arrow_schema::SchemaRef;
+use compactor_engine::{MemoryPool, MemoryReservation};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 
 /// How segments are encoded.
@@ -54,61 +58,127 @@ impl SegmentOptions {
     }
 }
 
-/// Writes `batch` as a new Parquet file at `path` (which must not exist), fsynced. Returns the
-/// file's size.
+/// Writes one new Parquet file (which must not exist) from a stream of batches; fsynced on
+/// [`SegmentWriter::finish`].
 ///
-/// Columns of each row group are encoded in parallel (rayon) with parquet's
-/// `ArrowColumnWriter`s and appended in schema order, so the bytes are the same as a
-/// sequential write, whatever the thread count.
-pub fn write_segment(path: &Path, batch: &RecordBatch, props: WriterProperties) -> Result<u64> {
-    let rg = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
-    let file = File::options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating segment {}", path.display()))?;
-    let schema = batch.schema();
-    // ArrowWriter embeds the Arrow schema in the footer (time zones, for readers); then we take
-    // over the row groups.
-    let writer = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        schema.clone(),
-        Some(props),
-    )?;
-    let (mut writer, factory) = writer.into_serialized_writer()?;
-    let mut offset = 0;
-    let mut index = 0;
-    while offset < batch.num_rows() {
-        let len = rg.min(batch.num_rows() - offset);
-        let slice = batch.slice(offset, len);
-        let col_writers = factory.create_column_writers(index)?;
-        let mut leaves = Vec::with_capacity(col_writers.len());
-        for (field, array) in schema.fields().iter().zip(slice.columns()) {
-            leaves.extend(compute_leaves(field, array)?);
+/// Rows are cut into row groups of exactly `row_group_size` rows (the last may be shorter),
+/// whatever the batch sizes. Each batch's columns are encoded in parallel (rayon) by parquet's
+/// `ArrowColumnWriter`s, one per column, and the finished column chunks are appended in schema
+/// order, so the bytes are the same as a sequential write whatever the thread count. The
+/// encoded pages of the open row group are the only thing it buffers; their size is reserved
+/// from the run's memory budget as they grow.
+pub struct SegmentWriter {
+    path: PathBuf,
+    schema: SchemaRef,
+    writer: SerializedFileWriter<BufWriter<File>>,
+    factory: ArrowRowGroupWriterFactory,
+    columns: Vec<ArrowColumnWriter>,
+    row_group: usize,
+    group_rows: usize,
+    group_size: usize,
+    rows: u64,
+    reservation: MemoryReservation,
+}
+
+impl SegmentWriter {
+    /// Creates the file at `path`.
+    pub fn create(
+        path: &Path,
+        schema: SchemaRef,
+        props: WriterProperties,
+        pool: &Arc<MemoryPool>,
+    ) -> Result<Self> {
+        let group_size = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| format!("creating segment {}", path.display()))?;
+        // ArrowWriter embeds the Arrow schema in the footer (time zones, for readers); then we
+        // take over the row groups.
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            schema.clone(),
+            Some(props),
+        )?;
+        let (writer, factory) = writer.into_serialized_writer()?;
+        let columns = factory.create_column_writers(0)?;
+        Ok(SegmentWriter {
+            path: path.to_path_buf(),
+            schema,
+            writer,
+            factory,
+            columns,
+            row_group: 0,
+            group_rows: 0,
+            group_size,
+            rows: 0,
+            reservation: pool.reservation("segment writer"),
+        })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Appends rows.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = (self.group_size - self.group_rows).min(batch.num_rows() - offset);
+            let slice = batch.slice(offset, len);
+            let mut leaves = Vec::with_capacity(self.columns.len());
+            for (field, array) in self.schema.fields().iter().zip(slice.columns()) {
+                leaves.extend(compute_leaves(field, array)?);
+            }
+            self.columns
+                .par_iter_mut()
+                .zip(leaves.into_par_iter())
+                .try_for_each(|(w, leaf)| w.write(&leaf))?;
+            self.group_rows += len;
+            self.rows += len as u64;
+            offset += len;
+            if self.group_rows == self.group_size {
+                self.flush_group()?;
+            }
         }
-        let chunks = col_writers
+        let held: usize = self.columns.iter().map(|c| c.memory_size()).sum();
+        self.reservation.try_resize(held)?;
+        Ok(())
+    }
+
+    fn flush_group(&mut self) -> Result<()> {
+        self.row_group += 1;
+        let next = self.factory.create_column_writers(self.row_group)?;
+        let columns = std::mem::replace(&mut self.columns, next);
+        let chunks = columns
             .into_par_iter()
-            .zip(leaves.into_par_iter())
-            .map(|(mut w, leaf)| {
-                w.write(&leaf)?;
-                w.close()
-            })
+            .map(|w| w.close())
             .collect::<parquet::errors::Result<Vec<_>>>()?;
-        let mut group = writer.next_row_group()?;
+        let mut group = self.writer.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut group)?;
         }
         group.close()?;
-        offset += len;
-        index += 1;
+        self.group_rows = 0;
+        Ok(())
     }
-    let file = writer
-        .into_inner()?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
-    file.sync_all()
-        .with_context(|| format!("fsync {}", path.display()))?;
-    Ok(file.metadata()?.len())
+
+    /// Closes the last row group, writes the footer and fsyncs. Returns the file's size.
+    pub fn finish(mut self) -> Result<u64> {
+        if self.group_rows > 0 {
+            self.flush_group()?;
+        }
+        let file = self
+            .writer
+            .into_inner()?
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        file.sync_all()
+            .with_context(|| format!("fsync {}", self.path.display()))?;
+        Ok(file.metadata()?.len())
+    }
 }
 
 /// fsyncs a directory, so that the names of the files just created in it are durable.

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 use delta_kernel::committer::FileSystemCommitter;
 use delta_kernel::engine::arrow_conversion::{TryFromArrow, TryIntoArrow};
@@ -39,6 +38,7 @@ use delta_kernel::transaction::{CommitResult, Transaction, UpdateTableOperation}
 use delta_kernel::FileMeta;
 use delta_kernel_default_engine::executor::tokio::TokioBackgroundExecutor;
 use delta_kernel_default_engine::parquet::DataFileMetadata;
+use delta_kernel_default_engine::stats::FileStatsAccumulator;
 use delta_kernel_default_engine::{DefaultEngine, DefaultEngineBuilder};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -290,6 +290,8 @@ pub struct WrittenSegment {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
+    /// Rows.
+    pub rows: u64,
 }
 
 impl Write<'_> {
@@ -323,23 +325,30 @@ impl Write<'_> {
         Ok(dir)
     }
 
-    /// Stages a written segment whose rows are `batch` (used for statistics).
+    /// A collector of a new segment's statistics: give it every batch written to the segment,
+    /// then pass it to [`Write::stage`].
+    pub fn stats_collector(&self, partition_value: Option<&str>) -> Result<FileStatsAccumulator> {
+        let ctx = self.context(partition_value)?;
+        Ok(FileStatsAccumulator::new(
+            ctx.stats_columns(),
+            ctx.physical_data_schema(),
+        ))
+    }
+
+    /// Stages a written segment, with the statistics of its rows.
     pub fn stage(
         &mut self,
         seg: &WrittenSegment,
         partition_value: Option<&str>,
-        batch: &RecordBatch,
+        stats: FileStatsAccumulator,
     ) -> Result<()> {
         let ctx = self.context(partition_value)?;
         let url = Url::from_file_path(&seg.path)
             .map_err(|_| anyhow!("segment path {} is not absolute", seg.path.display()))?;
-        let physical = ctx.physical_data_schema().clone();
-        let stats = delta_kernel_default_engine::stats::collect_stats(
-            batch,
-            ctx.stats_columns(),
-            &physical,
-        )
-        .map_err(kernel_err)?;
+        let stats = stats
+            .finish()
+            .map_err(kernel_err)?
+            .ok_or_else(|| anyhow!("segment {} has no rows", seg.path.display()))?;
         let modified = std::fs::metadata(&seg.path)?
             .modified()?
             .duration_since(std::time::UNIX_EPOCH)?

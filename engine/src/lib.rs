@@ -5,11 +5,14 @@
 //! stays inside `--memory` or fails with [`EngineError::ResourcesExhausted`] (the engine issue
 //! turns that failure into a spill to disk).
 
+pub mod kernels;
 pub mod memory;
 pub mod sort;
+pub mod spill;
 
 pub use memory::{MemoryPool, MemoryReservation};
-pub use sort::{DedupMode, SortDedup, SortDedupOutput};
+pub use sort::{DedupMode, ExternalSort, SortOptions, SortStats, SortedStream};
+pub use spill::{SpillConfig, SpillManager};
 
 /// Errors of the engine crate, kept apart by cause.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,12 @@ pub enum EngineError {
     /// The caller asked for something that does not make sense (an unknown sort column, say).
     #[error("invalid plan: {0}")]
     Plan(String),
+    /// Spill files reached their cap (`max_spill_bytes`) or filled the disk.
+    #[error("spill space exhausted: {0}")]
+    SpillFull(String),
+    /// Reading or writing a spill file failed.
+    #[error("spill I/O: {0}")]
+    Io(String),
     /// An Arrow kernel failed: a bug or an unsupported type.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

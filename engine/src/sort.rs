@@ -1,40 +1,61 @@
-//! Sort and deduplicate a run's rows in one operator.
+//! External sort with dedup: any number of rows through a fixed memory budget.
 //!
 //! # Why one operator
 //! Exact duplicates are identical rows. Sorting by *every* column (the sort key first, then the
-//! remaining columns in schema order) puts identical rows next to each other, so dedup becomes
-//! one linear pass over the sorted order, and the output order is a pure function of the row
-//! values: the same input gives the same bytes whatever the thread count or chunking.
+//! remaining columns in schema order) puts identical rows next to each other, so dedup is a
+//! comparison with the previous row, both inside a sorted run and while merging runs. The
+//! output order is a total order on the rows' values, so the output is the same whatever the
+//! thread count, the memory budget or where the runs were cut.
 //!
 //! # Algorithm
-//! 1. Buffer the pushed batches, reserving their memory ([`crate::MemoryPool`]).
-//! 2. `finish`: concatenate; encode each row with Arrow's row format (`arrow-row`), which
-//!    turns a multi-column comparison into one `memcmp`; columns ascending, nulls first.
-//! 3. `keys` mode only: keep the first occurrence (input order) of each key, by hashing the
-//!    key columns' row encoding.
-//! 4. Sort row indices in parallel (rayon), comparing encoded rows, ties by input position.
-//! 5. `exact` mode: drop a row equal to its predecessor.
-//! 6. Gather the surviving rows with `take`.
+//! 1. `push` buffers batches against the memory budget ([`crate::MemoryPool`]). When the buffer
+//!    reaches `run_bytes`, or the budget refuses more, the buffer becomes a *sorted run*:
+//!    encode the order columns with Arrow's row format (one `memcmp` per comparison), sort the
+//!    row indices ([`crate::kernels::sort_row_indices`]), drop rows equal to their predecessor,
+//!    and write the survivors to a spill file ([`crate::spill`]) in small batches. If even the
+//!    encoding does not fit, the buffer is halved and each half becomes a run.
+//! 2. `finish` (given the final schema, which may have gained columns or widened types since a
+//!    run was written): if nothing was spilled, the buffer is sorted in memory and streamed.
+//!    Otherwise the buffer is spilled as the last run; a run whose types changed is re-sorted
+//!    (a widened column can order differently); while there are more runs than the memory
+//!    allows to merge at once (the *fan-in*), the first fan-in runs are merged into one; then a
+//!    k-way merge (a binary heap of run cursors) streams the output, dropping each row equal to
+//!    the last row emitted.
+//! 3. `keys` mode keeps the *first* row of each key in input order, exactly: a first external
+//!    sort orders by (keys, input sequence number) and drops a row whose keys equal its
+//!    predecessor's, so the survivor is the earliest; its output feeds a second external sort
+//!    in output order.
 //!
 //! ```text
-//!  push(batch)* ─▶ concat ─▶ row-encode (sort key ++ rest) ─▶ [keys: first per key]
-//!                                             │
-//!            take ◀─ [exact: drop equal neighbours] ◀─ parallel sort of indices
+//!  push ─▶ buffer ──full──▶ encode ▶ sort ▶ dedup ▶ spill run ─┐
+//!            │                                                 ▼
+//!   finish ──┴─ nothing spilled: sort in memory ─▶ stream   runs ─▶ [merge fan-in at a time]
+//!                                                              ▼
+//!                                     stream ◀─ k-way merge + dedup (heap of cursors)
 //! ```
-//! Everything is in memory for now; a batch that does not fit in the budget fails with
-//! `ResourcesExhausted`. The engine issue replaces steps 2-6 with sorted runs spilled to disk
-//! and a k-way merge that dedups while merging, behind the same interface.
+//! Columns missing from a run are null in all its rows, a constant, so they do not change its
+//! order; this is why runs written before a column first appeared merge correctly.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow_row::{RowConverter, SortField};
-use arrow_schema::SchemaRef;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use arrow_row::{RowConverter, Rows, SortField};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
+use crate::kernels;
 use crate::memory::{MemoryPool, MemoryReservation};
+use crate::spill::{SpillFile, SpillManager};
 use crate::{EngineError, Result};
+
+/// Default rows per output batch.
+pub const DEFAULT_BATCH_ROWS: usize = 8192;
+/// Default in-memory size of one batch in a spill file (what a merge cursor holds).
+pub const DEFAULT_SPILL_BATCH_BYTES: usize = 1 << 20;
+/// Name of the input-order column the `keys` mode adds while it deduplicates.
+pub const SEQ_COLUMN: &str = "__compactor_seq";
 
 /// How duplicates are recognised.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -49,190 +70,966 @@ pub enum DedupMode {
     None,
 }
 
-/// The sorted, deduplicated rows.
-#[derive(Debug)]
-pub struct SortDedupOutput {
-    /// The rows, in output order.
-    pub batch: RecordBatch,
+/// Brings a batch written under an earlier schema to a later one (more columns, wider types).
+/// It must map equal values to equal values and distinct to distinct.
+pub type ConformFn = Arc<
+    dyn Fn(&RecordBatch, &SchemaRef) -> std::result::Result<RecordBatch, ArrowError> + Send + Sync,
+>;
+
+/// Options of the sort.
+#[derive(Clone)]
+pub struct SortOptions {
+    /// Columns to sort by, in order (case-insensitive); the other columns follow.
+    pub sort_by: Vec<String>,
+    /// Duplicate handling.
+    pub dedup: DedupMode,
+    /// Buffer at most this many bytes before writing a sorted run.
+    pub run_bytes: usize,
+    /// Rows per output batch ([`DEFAULT_BATCH_ROWS`]).
+    pub batch_rows: usize,
+    /// Target in-memory bytes of one spilled batch ([`DEFAULT_SPILL_BATCH_BYTES`]).
+    pub spill_batch_bytes: usize,
+    /// How to widen batches of an earlier schema.
+    pub conform: ConformFn,
+}
+
+impl std::fmt::Debug for SortOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SortOptions")
+            .field("sort_by", &self.sort_by)
+            .field("dedup", &self.dedup)
+            .field("run_bytes", &self.run_bytes)
+            .field("batch_rows", &self.batch_rows)
+            .field("spill_batch_bytes", &self.spill_batch_bytes)
+            .finish()
+    }
+}
+
+impl SortOptions {
+    /// Options with the defaults and a `conform` that only accepts identical schemas.
+    pub fn new(sort_by: Vec<String>, dedup: DedupMode, run_bytes: usize) -> Self {
+        SortOptions {
+            sort_by,
+            dedup,
+            run_bytes,
+            batch_rows: DEFAULT_BATCH_ROWS,
+            spill_batch_bytes: DEFAULT_SPILL_BATCH_BYTES,
+            conform: Arc::new(|b, s| {
+                if b.schema().as_ref() == s.as_ref() {
+                    Ok(b.clone())
+                } else {
+                    Err(ArrowError::SchemaError(
+                        "batch schema differs and no conform function was given".into(),
+                    ))
+                }
+            }),
+        }
+    }
+}
+
+/// Counters of a sort, shared with its output stream (final once the stream is exhausted).
+#[derive(Debug, Default)]
+pub struct SortStats {
+    /// Rows pushed.
+    pub rows_in: AtomicU64,
     /// Rows dropped as duplicates.
-    pub duplicates: u64,
+    pub duplicates: AtomicU64,
+    /// Sorted runs written to disk (merge passes included).
+    pub spilled_runs: AtomicU64,
+    /// Rows written to disk (merge passes included).
+    pub spilled_rows: AtomicU64,
+    /// Intermediate merge passes (more runs than the fan-in).
+    pub merge_passes: AtomicU64,
 }
 
-/// The sort + dedup operator. See the module docs.
-#[derive(Debug)]
-pub struct SortDedup {
-    schema: SchemaRef,
-    order: Vec<usize>,
-    keys: Option<Vec<usize>>,
-    exact: bool,
-    batches: Vec<RecordBatch>,
-    reservation: MemoryReservation,
+impl SortStats {
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
 }
 
-fn column_index(schema: &SchemaRef, name: &str, what: &str) -> Result<usize> {
+/// Which columns order the rows and which define a duplicate, resolved per schema by name.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// Leading order columns (missing ones are skipped: they are all null in that data).
+    lead: Vec<String>,
+    /// Whether every other column follows `lead`, in schema order.
+    rest: bool,
+    /// What makes two rows duplicates.
+    equal: Equal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Equal {
+    /// Equal in every order column (`rest` is then true, so: in every column).
+    All,
+    /// Equal in these columns.
+    Columns(Vec<String>),
+    /// Never.
+    Never,
+}
+
+fn find(schema: &Schema, name: &str) -> Option<usize> {
     schema
         .fields()
         .iter()
         .position(|f| f.name().eq_ignore_ascii_case(name))
-        .ok_or_else(|| {
-            let have: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            EngineError::Plan(format!(
-                "{what} column {name:?} is not in the data (columns: {})",
-                have.join(", ")
-            ))
-        })
 }
 
-impl SortDedup {
-    /// An operator for batches of `schema`, sorting by `sort_by` (then all other columns).
+impl Plan {
+    fn order(&self, schema: &Schema) -> Vec<usize> {
+        let mut order: Vec<usize> = Vec::with_capacity(schema.fields().len());
+        for name in &self.lead {
+            if let Some(i) = find(schema, name) {
+                if !order.contains(&i) {
+                    order.push(i);
+                }
+            }
+        }
+        if self.rest {
+            for i in 0..schema.fields().len() {
+                if !order.contains(&i) {
+                    order.push(i);
+                }
+            }
+        }
+        order
+    }
+
+    fn equal_columns(&self, schema: &Schema) -> Option<Vec<usize>> {
+        match &self.equal {
+            Equal::Columns(c) => Some(c.iter().filter_map(|n| find(schema, n)).collect()),
+            _ => None,
+        }
+    }
+}
+
+/// Row encodings of a set of batches, for ordering and for equality.
+struct Encoded {
+    order: Rows,
+    equal: Option<Rows>,
+}
+
+impl Encoded {
+    fn size(&self) -> usize {
+        self.order.size() + self.equal.as_ref().map_or(0, Rows::size)
+    }
+    /// The rows that decide equality.
+    fn eq_rows(&self) -> &Rows {
+        self.equal.as_ref().unwrap_or(&self.order)
+    }
+}
+
+fn converter(schema: &Schema, columns: &[usize]) -> Result<RowConverter> {
+    let fields = columns
+        .iter()
+        .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+        .collect();
+    Ok(RowConverter::new(fields)?)
+}
+
+struct Encoders {
+    order: (RowConverter, Vec<usize>),
+    equal: Option<(RowConverter, Vec<usize>)>,
+}
+
+impl Encoders {
+    fn new(plan: &Plan, schema: &Schema) -> Result<Self> {
+        let order = plan.order(schema);
+        let equal = match plan.equal_columns(schema) {
+            Some(cols) => Some((converter(schema, &cols)?, cols)),
+            None => None,
+        };
+        Ok(Encoders {
+            order: (converter(schema, &order)?, order),
+            equal,
+        })
+    }
+
+    fn encode(&self, batches: &[RecordBatch]) -> Result<Encoded> {
+        let rows = |(conv, cols): &(RowConverter, Vec<usize>)| -> Result<Rows> {
+            let mut rows = conv.empty_rows(0, 0);
+            for b in batches {
+                let arrays: Vec<ArrayRef> = cols.iter().map(|&i| b.column(i).clone()).collect();
+                conv.append(&mut rows, &arrays)?;
+            }
+            Ok(rows)
+        };
+        Ok(Encoded {
+            order: rows(&self.order)?,
+            equal: self.equal.as_ref().map(rows).transpose()?,
+        })
+    }
+}
+
+/// Global row index -> (batch, row) for `interleave`.
+fn locate(batches: &[RecordBatch]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(batches.len() + 1);
+    let mut n = 0;
+    for b in batches {
+        starts.push(n);
+        n += b.num_rows();
+    }
+    starts.push(n);
+    starts
+}
+
+fn gather(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    idx: &[(usize, usize)],
+) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow_select::interleave::interleave(&arrays, idx)
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(idx.len()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &opts,
+    )?)
+}
+
+/// A buffer of batches sorted in memory: `sorted` are global row indices.
+struct SortedBuffer {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    starts: Vec<usize>,
+    sorted: Vec<u32>,
+}
+
+impl SortedBuffer {
+    fn pair(&self, g: u32) -> (usize, usize) {
+        let g = g as usize;
+        let b = self.starts.partition_point(|&s| s <= g) - 1;
+        (b, g - self.starts[b])
+    }
+
+    fn slice(&self, range: std::ops::Range<usize>) -> Result<RecordBatch> {
+        let idx: Vec<(usize, usize)> = self.sorted[range].iter().map(|&g| self.pair(g)).collect();
+        gather(&self.schema, &self.batches, &idx)
+    }
+}
+
+/// One stage of external sort (see the module docs); `keys` mode chains two.
+struct Stage {
+    plan: Plan,
+    opts: SortOptions,
+    stats: Arc<SortStats>,
+    spill: Arc<SpillManager>,
+    pool: Arc<MemoryPool>,
+    buffer: Vec<RecordBatch>,
+    reservation: MemoryReservation,
+    runs: Vec<SpillFile>,
+}
+
+impl Stage {
+    fn new(
+        plan: Plan,
+        opts: SortOptions,
+        stats: Arc<SortStats>,
+        spill: Arc<SpillManager>,
+        pool: &Arc<MemoryPool>,
+        name: &str,
+    ) -> Self {
+        Stage {
+            plan,
+            opts,
+            stats,
+            spill,
+            pool: Arc::clone(pool),
+            buffer: Vec::new(),
+            reservation: pool.reservation(name),
+            runs: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let size = batch.get_array_memory_size();
+        if !self.buffer.is_empty() && self.reservation.size() + size > self.opts.run_bytes {
+            self.spill_buffer()?;
+        }
+        if self.reservation.try_grow(size).is_err() {
+            self.spill_buffer()?;
+            self.reservation.try_grow(size)?;
+        }
+        self.buffer.push(batch);
+        Ok(())
+    }
+
+    /// Conforms the buffer to its newest schema (the widest: schemas only grow).
+    fn conformed_buffer(&mut self, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let batches = std::mem::take(&mut self.buffer);
+        batches
+            .iter()
+            .map(|b| (self.opts.conform)(b, schema).map_err(EngineError::from))
+            .collect()
+    }
+
+    /// Sorts `batches` in memory; drops rows equal to their predecessor.
+    fn sort(
+        &self,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        scratch: &mut MemoryReservation,
+    ) -> Result<SortedBuffer> {
+        // Reserve an estimate before encoding (rows are about the data's size plus a few bytes
+        // of framing per value), then the exact size.
+        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let data: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let factor = if self.plan.equal_columns(schema).is_some() {
+            2
+        } else {
+            1
+        };
+        scratch.try_grow(factor * (data + 8 * n * schema.fields().len()) + 4 * n)?;
+        let enc = Encoders::new(&self.plan, schema)?.encode(&batches)?;
+        if n > u32::MAX as usize {
+            return Err(EngineError::Plan(format!(
+                "{n} rows in one sorted run exceed 4 billion; lower the memory budget's run size"
+            )));
+        }
+        scratch.try_resize(enc.size() + 4 * n)?;
+        let mut sorted: Vec<u32> = (0..n as u32).collect();
+        kernels::sort_row_indices(&enc.order, &mut sorted);
+        if self.plan.equal != Equal::Never {
+            let dropped = kernels::dedup_sorted(enc.eq_rows(), &mut sorted);
+            SortStats::add(&self.stats.duplicates, dropped as u64);
+        }
+        drop(enc);
+        scratch.free();
+        Ok(SortedBuffer {
+            schema: schema.clone(),
+            starts: locate(&batches),
+            batches,
+            sorted,
+        })
+    }
+
+    fn spill_batches(&mut self, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut scratch = self.pool.reservation("sort scratch");
+        let sorted = match self.sort(schema, batches.clone(), &mut scratch) {
+            Ok(s) => s,
+            Err(EngineError::ResourcesExhausted { .. }) if batches.len() > 1 => {
+                // The encoding does not fit next to the buffer: halve and try again.
+                let mut first = batches;
+                let second = first.split_off(first.len() / 2);
+                self.spill_batches(schema, first)?;
+                return self.spill_batches(schema, second);
+            }
+            Err(e) => return Err(e),
+        };
+        drop(batches);
+        let rows_per = spill_rows(bytes, sorted.sorted.len(), self.opts.spill_batch_bytes);
+        let mut w = self.spill.create(schema)?;
+        let mut at = 0;
+        while at < sorted.sorted.len() {
+            let end = (at + rows_per).min(sorted.sorted.len());
+            w.write(&sorted.slice(at..end)?)?;
+            at = end;
+        }
+        let run = w.finish()?;
+        SortStats::add(&self.stats.spilled_runs, 1);
+        SortStats::add(&self.stats.spilled_rows, run.rows());
+        self.runs.push(run);
+        Ok(())
+    }
+
+    fn spill_buffer(&mut self) -> Result<()> {
+        let Some(schema) = self.buffer.last().map(|b| b.schema()) else {
+            return Ok(());
+        };
+        let batches = self.conformed_buffer(&schema)?;
+        let r = self.spill_batches(&schema, batches);
+        self.reservation.free();
+        r
+    }
+
+    /// Sorts what is left and returns the output stream in `schema`.
+    fn finish(mut self, schema: &SchemaRef) -> Result<SortedStream> {
+        if self.runs.is_empty() {
+            let batches = self.conformed_buffer(schema)?;
+            let mut scratch = self.pool.reservation("sort scratch");
+            let sorted = self.sort(schema, batches, &mut scratch)?;
+            return Ok(SortedStream {
+                inner: Inner::Memory {
+                    buf: sorted,
+                    at: 0,
+                    _reservation: std::mem::replace(
+                        &mut self.reservation,
+                        self.pool.reservation("sorted"),
+                    ),
+                },
+                batch_rows: self.opts.batch_rows,
+                stats: self.stats.clone(),
+            });
+        }
+        self.spill_buffer()?;
+        // Runs whose types were widened since they were written may be out of order now.
+        let runs = std::mem::take(&mut self.runs);
+        let mut ready = VecDeque::with_capacity(runs.len());
+        for run in runs {
+            if same_types(run.schema(), schema) {
+                ready.push_back(run);
+            } else {
+                let mut batches = Vec::new();
+                let mut held = self.pool.reservation("re-sort");
+                for b in run.reader()? {
+                    let b = (self.opts.conform)(&b?, schema)?;
+                    held.try_grow(b.get_array_memory_size())?;
+                    batches.push(b);
+                }
+                drop(run);
+                self.spill_batches(schema, batches)?;
+                ready.extend(self.runs.drain(..));
+            }
+        }
+        // Merge passes while there are more runs than fit in memory at once.
+        loop {
+            let fan_in = self.fan_in(ready.iter());
+            if ready.len() <= fan_in {
+                break;
+            }
+            let group: Vec<SpillFile> = ready.drain(..fan_in).collect();
+            let mut merge = Merge::try_new(
+                group,
+                schema,
+                &self.plan,
+                &self.opts,
+                &self.pool,
+                &self.stats,
+            )?;
+            let mut w = self.spill.create(schema)?;
+            while let Some(b) = merge.next_batch()? {
+                w.write(&b)?;
+            }
+            let run = w.finish()?;
+            drop(merge);
+            SortStats::add(&self.stats.spilled_runs, 1);
+            SortStats::add(&self.stats.spilled_rows, run.rows());
+            SortStats::add(&self.stats.merge_passes, 1);
+            ready.push_back(run);
+        }
+        let merge = Merge::try_new(
+            ready.into(),
+            schema,
+            &self.plan,
+            &self.opts,
+            &self.pool,
+            &self.stats,
+        )?;
+        Ok(SortedStream {
+            inner: Inner::Merge(Box::new(merge)),
+            batch_rows: self.opts.batch_rows,
+            stats: self.stats.clone(),
+        })
+    }
+
+    /// How many runs can be merged at once: each cursor holds one batch, its row encodings,
+    /// and its share of the output batch; half of what is free goes to the merge.
+    fn fan_in<'a>(&self, runs: impl Iterator<Item = &'a SpillFile>) -> usize {
+        let per = runs.map(cursor_cost).max().unwrap_or(1).max(1);
+        let free = self.pool.limit().saturating_sub(self.pool.used());
+        (free / 2 / per).clamp(2, 4096)
+    }
+}
+
+fn cursor_cost(run: &SpillFile) -> usize {
+    // batch + order rows + equality rows + interleaved output share, plus the read buffer.
+    run.max_batch_bytes() * 4 + (1 << 20)
+}
+
+fn spill_rows(bytes: usize, rows: usize, target: usize) -> usize {
+    let per_row = (bytes / rows.max(1)).max(1);
+    (target / per_row).clamp(64, DEFAULT_BATCH_ROWS * 8)
+}
+
+fn same_types(a: &Schema, b: &Schema) -> bool {
+    a.fields().iter().all(|f| {
+        find(b, f.name()).is_some_and(|j| b.field(j).data_type() == f.data_type())
+            || f.data_type() == &DataType::Null
+    })
+}
+
+/// A run being merged: its current batch, encoded.
+struct Cursor {
+    reader: crate::spill::SpillReader,
+    batch: usize,
+    enc: Encoded,
+    pos: usize,
+    len: usize,
+    _run: SpillFile,
+}
+
+/// k-way merge of sorted runs with dedup. See the module docs.
+struct Merge {
+    schema: SchemaRef,
+    encoders: Encoders,
+    cursors: Vec<Cursor>,
+    /// Cursor indices, a binary min-heap by current row.
+    heap: Vec<usize>,
+    /// Batches the pending output refers to.
+    held: Vec<RecordBatch>,
+    pending: Vec<(usize, usize)>,
+    last: Vec<u8>,
+    has_last: bool,
+    dedup: bool,
+    batch_rows: usize,
+    conform: ConformFn,
+    stats: Arc<SortStats>,
+    _reservation: MemoryReservation,
+}
+
+impl Merge {
+    fn try_new(
+        runs: Vec<SpillFile>,
+        schema: &SchemaRef,
+        plan: &Plan,
+        opts: &SortOptions,
+        pool: &Arc<MemoryPool>,
+        stats: &Arc<SortStats>,
+    ) -> Result<Self> {
+        let mut reservation = pool.reservation("merge");
+        reservation.try_grow(runs.iter().map(cursor_cost).sum())?;
+        let mut m = Merge {
+            schema: schema.clone(),
+            encoders: Encoders::new(plan, schema)?,
+            cursors: Vec::with_capacity(runs.len()),
+            heap: Vec::with_capacity(runs.len()),
+            held: Vec::new(),
+            pending: Vec::with_capacity(opts.batch_rows),
+            last: Vec::new(),
+            has_last: false,
+            dedup: plan.equal != Equal::Never,
+            batch_rows: opts.batch_rows,
+            conform: opts.conform.clone(),
+            stats: stats.clone(),
+            _reservation: reservation,
+        };
+        for run in runs {
+            let reader = run.reader()?;
+            let mut c = Cursor {
+                reader,
+                batch: 0,
+                enc: Encoded {
+                    order: m.encoders.order.0.empty_rows(0, 0),
+                    equal: None,
+                },
+                pos: 0,
+                len: 0,
+                _run: run,
+            };
+            if load(&mut c, &m.conform, &m.schema, &m.encoders, &mut m.held)? {
+                m.cursors.push(c);
+            }
+        }
+        for i in 0..m.cursors.len() {
+            m.heap.push(i);
+            m.sift_up(m.heap.len() - 1);
+        }
+        Ok(m)
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
+        match ca.enc.order.row(ca.pos).cmp(&cb.enc.order.row(cb.pos)) {
+            std::cmp::Ordering::Equal => a < b,
+            o => o == std::cmp::Ordering::Less,
+        }
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if self.less(self.heap[i], self.heap[p]) {
+                self.heap.swap(i, p);
+                i = p;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < n && self.less(self.heap[l], self.heap[m]) {
+                m = l;
+            }
+            if r < n && self.less(self.heap[r], self.heap[m]) {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            self.heap.swap(i, m);
+            i = m;
+        }
+    }
+
+    /// The next output batch, or `None` when every run is exhausted.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        while self.pending.len() < self.batch_rows {
+            let Some(&top) = self.heap.first() else { break };
+            let c = &self.cursors[top];
+            let row = c.enc.eq_rows().row(c.pos);
+            let dup = self.dedup && self.has_last && row.as_ref() == self.last.as_slice();
+            if dup {
+                SortStats::add(&self.stats.duplicates, 1);
+            } else {
+                if self.dedup {
+                    self.last.clear();
+                    self.last.extend_from_slice(row.as_ref());
+                    self.has_last = true;
+                }
+                self.pending.push((c.batch, c.pos));
+            }
+            let c = &mut self.cursors[top];
+            c.pos += 1;
+            if c.pos == c.len {
+                let more = load(
+                    &mut self.cursors[top],
+                    &self.conform,
+                    &self.schema,
+                    &self.encoders,
+                    &mut self.held,
+                )?;
+                if !more {
+                    let last = self.heap.len() - 1;
+                    self.heap.swap(0, last);
+                    self.heap.pop();
+                }
+            }
+            if !self.heap.is_empty() {
+                self.sift_down(0);
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let out = gather(&self.schema, &self.held, &self.pending)?;
+        self.pending.clear();
+        // Keep only the batches the cursors still read from.
+        let live: Vec<usize> = self.heap.iter().map(|&h| self.cursors[h].batch).collect();
+        let mut remap = vec![usize::MAX; self.held.len()];
+        let mut kept = Vec::with_capacity(live.len());
+        for (&h, &b) in self.heap.iter().zip(&live) {
+            if remap[b] == usize::MAX {
+                remap[b] = kept.len();
+                kept.push(self.held[b].clone());
+            }
+            self.cursors[h].batch = remap[b];
+        }
+        self.held = kept;
+        Ok(Some(out))
+    }
+}
+
+/// Loads the cursor's next batch (conformed and encoded) into `held`; false at the end of its
+/// run.
+fn load(
+    c: &mut Cursor,
+    conform: &ConformFn,
+    schema: &SchemaRef,
+    encoders: &Encoders,
+    held: &mut Vec<RecordBatch>,
+) -> Result<bool> {
+    loop {
+        let Some(b) = c.reader.next() else {
+            return Ok(false);
+        };
+        let b = conform(&b?, schema)?;
+        if b.num_rows() == 0 {
+            continue;
+        }
+        c.enc = encoders.encode(std::slice::from_ref(&b))?;
+        c.pos = 0;
+        c.len = b.num_rows();
+        c.batch = held.len();
+        held.push(b);
+        return Ok(true);
+    }
+}
+
+enum Inner {
+    Memory {
+        buf: SortedBuffer,
+        at: usize,
+        _reservation: MemoryReservation,
+    },
+    Merge(Box<Merge>),
+}
+
+/// The sorted, deduplicated rows, a batch at a time. Holds its memory reservation and spill
+/// files until dropped.
+pub struct SortedStream {
+    inner: Inner,
+    batch_rows: usize,
+    stats: Arc<SortStats>,
+}
+
+impl std::fmt::Debug for SortedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SortedStream")
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl SortedStream {
+    /// The next batch of `batch_rows` rows (fewer only for the last), or `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        match &mut self.inner {
+            Inner::Memory { buf, at, .. } => {
+                if *at >= buf.sorted.len() {
+                    return Ok(None);
+                }
+                let end = (*at + self.batch_rows).min(buf.sorted.len());
+                let out = buf.slice(*at..end)?;
+                *at = end;
+                Ok(Some(out))
+            }
+            Inner::Merge(m) => m.next_batch(),
+        }
+    }
+
+    /// The sort's counters (duplicates are final once the stream is exhausted).
+    pub fn stats(&self) -> &SortStats {
+        &self.stats
+    }
+}
+
+impl Iterator for SortedStream {
+    type Item = Result<RecordBatch>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
+}
+
+/// The external sort + dedup operator. See the module docs.
+pub struct ExternalSort {
+    first: Stage,
+    /// `keys` mode: the output-order stage fed by `first`.
+    second: Option<(Plan, SortOptions)>,
+    sort_by: Vec<String>,
+    next_seq: u64,
+    stats: Arc<SortStats>,
+    spill: Arc<SpillManager>,
+    pool: Arc<MemoryPool>,
+}
+
+impl std::fmt::Debug for ExternalSort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalSort")
+            .field("sort_by", &self.sort_by)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl ExternalSort {
+    /// A sort by `opts.sort_by` (then every other column), spilling through `spill`, within
+    /// `pool`'s budget.
     pub fn try_new(
-        schema: SchemaRef,
-        sort_by: &[String],
-        dedup: DedupMode,
+        opts: SortOptions,
+        spill: Arc<SpillManager>,
         pool: &Arc<MemoryPool>,
     ) -> Result<Self> {
-        let mut order = Vec::with_capacity(schema.fields().len());
-        for name in sort_by {
-            let i = column_index(&schema, name, "sort")?;
-            if !order.contains(&i) {
-                order.push(i);
-            }
-        }
-        for i in 0..schema.fields().len() {
-            if !order.contains(&i) {
-                order.push(i);
-            }
-        }
-        let keys = match &dedup {
+        let stats = Arc::new(SortStats::default());
+        let output = Plan {
+            lead: opts.sort_by.clone(),
+            rest: true,
+            equal: Equal::All,
+        };
+        let (first, second) = match &opts.dedup {
             DedupMode::Keys(k) if k.is_empty() => {
                 return Err(EngineError::Plan(
                     "dedup mode \"keys\" needs at least one key column".into(),
                 ))
             }
-            DedupMode::Keys(k) => Some(
-                k.iter()
-                    .map(|n| column_index(&schema, n, "dedup key"))
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            _ => None,
-        };
-        Ok(SortDedup {
-            schema,
-            order,
-            keys,
-            exact: dedup == DedupMode::Exact,
-            batches: Vec::new(),
-            reservation: pool.reservation("sort-dedup"),
-        })
-    }
-
-    /// Buffers a batch. Its schema must be the operator's.
-    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
-        if batch.schema() != self.schema {
-            return Err(EngineError::Plan(
-                "batch schema differs from the operator's".into(),
-            ));
-        }
-        self.reservation.try_grow(batch.get_array_memory_size())?;
-        self.batches.push(batch);
-        Ok(())
-    }
-
-    /// Rows buffered so far.
-    pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-
-    /// Sorts and deduplicates everything pushed.
-    pub fn finish(mut self) -> Result<SortDedupOutput> {
-        let batch = arrow_select::concat::concat_batches(&self.schema, &self.batches)?;
-        self.reservation.try_grow(batch.get_array_memory_size())?;
-        self.batches.clear();
-        self.reservation.try_resize(batch.get_array_memory_size())?;
-        let n = batch.num_rows();
-        if n > u32::MAX as usize {
-            return Err(EngineError::Plan(format!(
-                "{n} rows exceed the in-memory sort's 4 billion row limit"
-            )));
-        }
-
-        let mut survivors: Vec<u32> = match &self.keys {
-            None => (0..n as u32).collect(),
-            Some(keys) => {
-                let rows = encode(&batch, keys)?;
-                self.reservation.try_grow(rows.size())?;
-                let mut seen = HashSet::with_capacity(n);
-                let kept: Vec<u32> = (0..n)
-                    .filter(|&i| seen.insert(rows.row(i)))
-                    .map(|i| i as u32)
-                    .collect();
-                self.reservation.shrink(rows.size());
-                kept
+            DedupMode::Keys(k) => {
+                let mut lead = k.clone();
+                lead.push(SEQ_COLUMN.to_string());
+                let first = Plan {
+                    lead,
+                    rest: false,
+                    equal: Equal::Columns(k.clone()),
+                };
+                let second = Plan {
+                    equal: Equal::Never,
+                    ..output
+                };
+                // Each stage gets half the run size: the second fills while the first merges.
+                let mut half = opts.clone();
+                half.run_bytes = (opts.run_bytes / 2).max(1);
+                (
+                    Stage::new(
+                        first,
+                        half.clone(),
+                        stats.clone(),
+                        spill.clone(),
+                        pool,
+                        "sort (keys)",
+                    ),
+                    Some((second, half)),
+                )
             }
+            DedupMode::None => (
+                Stage::new(
+                    Plan {
+                        equal: Equal::Never,
+                        ..output
+                    },
+                    opts.clone(),
+                    stats.clone(),
+                    spill.clone(),
+                    pool,
+                    "sort",
+                ),
+                None,
+            ),
+            DedupMode::Exact => (
+                Stage::new(
+                    output,
+                    opts.clone(),
+                    stats.clone(),
+                    spill.clone(),
+                    pool,
+                    "sort",
+                ),
+                None,
+            ),
         };
-        let rows = encode(&batch, &self.order)?;
-        self.reservation
-            .try_grow(rows.size() + survivors.len() * 4)?;
-        survivors.par_sort_unstable_by(|&a, &b| {
-            rows.row(a as usize)
-                .cmp(&rows.row(b as usize))
-                .then(a.cmp(&b))
-        });
-        if self.exact {
-            survivors.dedup_by(|b, a| rows.row(*a as usize) == rows.row(*b as usize));
-        }
-        drop(rows);
-        let duplicates = (n - survivors.len()) as u64;
-        let indices = UInt32Array::from(survivors);
-        let columns: Vec<ArrayRef> = batch
-            .columns()
-            .par_iter()
-            .map(|c| arrow_select::take::take(c.as_ref(), &indices, None))
-            .collect::<std::result::Result<_, _>>()?;
-        let out = RecordBatch::try_new(self.schema.clone(), columns)?;
-        Ok(SortDedupOutput {
-            batch: out,
-            duplicates,
+        Ok(ExternalSort {
+            first,
+            second,
+            sort_by: opts.sort_by,
+            next_seq: 0,
+            stats,
+            spill,
+            pool: Arc::clone(pool),
         })
+    }
+
+    /// Buffers a batch (pushed in input order). Its schema may be wider than earlier batches'
+    /// (more columns, wider types), never narrower.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        let n = batch.num_rows() as u64;
+        SortStats::add(&self.stats.rows_in, n);
+        let batch = if self.second.is_some() {
+            if find(&batch.schema(), SEQ_COLUMN).is_some() {
+                return Err(EngineError::Plan(format!(
+                    "{SEQ_COLUMN} is a reserved column name"
+                )));
+            }
+            let seq = UInt64Array::from_iter_values(self.next_seq..self.next_seq + n);
+            self.next_seq += n;
+            let mut fields = batch.schema().fields().to_vec();
+            fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
+            let mut cols = batch.columns().to_vec();
+            cols.push(Arc::new(seq));
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?
+        } else {
+            batch
+        };
+        self.first.push(batch)
+    }
+
+    /// The counters, shared with the output stream.
+    pub fn stats(&self) -> Arc<SortStats> {
+        self.stats.clone()
+    }
+
+    /// Ends the input; `schema` is the final schema of the data (every pushed batch's columns,
+    /// types widened). Checks that the sort and key columns exist, then streams the output.
+    pub fn finish(self, schema: &SchemaRef) -> Result<SortedStream> {
+        for name in &self.sort_by {
+            column_index(schema, name, "sort")?;
+        }
+        let Some((plan, opts)) = self.second else {
+            return self.first.finish(schema);
+        };
+        if let Equal::Columns(k) = &self.first.plan.equal {
+            for name in k {
+                column_index(schema, name, "dedup key")?;
+            }
+        }
+        let mut fields = schema.fields().to_vec();
+        fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
+        let with_seq = Arc::new(Schema::new(fields));
+        let mut first = self.first.finish(&with_seq)?;
+        let mut second = Stage::new(
+            plan,
+            opts,
+            self.stats.clone(),
+            self.spill.clone(),
+            &self.pool,
+            "sort",
+        );
+        let data: Vec<usize> = (0..schema.fields().len()).collect();
+        while let Some(b) = first.next_batch()? {
+            second.push(b.project(&data)?)?;
+        }
+        drop(first);
+        second.finish(schema)
     }
 }
 
-fn encode(batch: &RecordBatch, columns: &[usize]) -> Result<arrow_row::Rows> {
-    let fields = columns
-        .iter()
-        .map(|&i| SortField::new(batch.schema().field(i).data_type().clone()))
-        .collect();
-    let converter = RowConverter::new(fields)?;
-    let arrays: Vec<ArrayRef> = columns.iter().map(|&i| batch.column(i).clone()).collect();
-    Ok(converter.convert_columns(&arrays)?)
+fn column_index(schema: &Schema, name: &str, what: &str) -> Result<usize> {
+    find(schema, name).ok_or_else(|| {
+        let have: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        EngineError::Plan(format!(
+            "{what} column {name:?} is not in the data (columns: {})",
+            have.join(", ")
+        ))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spill::SpillConfig;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
     use proptest::prelude::*;
 
-    fn batch(a: Vec<Option<i64>>, b: Vec<Option<&str>>) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![
+    type Row = (Option<i64>, Option<String>);
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
-        ]));
+        ]))
+    }
+
+    fn batch(rows: &[Row]) -> RecordBatch {
         RecordBatch::try_new(
-            schema,
+            schema(),
             vec![
-                Arc::new(Int64Array::from(a)),
-                Arc::new(StringArray::from(b)),
+                Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()),
+                Arc::new(rows.iter().map(|r| r.1.clone()).collect::<StringArray>()),
             ],
         )
         .unwrap()
     }
 
-    fn rows(b: &RecordBatch) -> Vec<(Option<i64>, Option<String>)> {
-        let a = b.column(0).as_primitive::<Int64Type>();
+    fn rows(b: &RecordBatch) -> Vec<Row> {
+        let a = b.column(0).as_primitive::<arrow_array::types::Int64Type>();
         let s = b.column(1).as_string::<i32>();
         (0..b.num_rows())
             .map(|i| {
@@ -244,43 +1041,188 @@ mod tests {
             .collect()
     }
 
-    use arrow_array::Array;
+    /// Test conform: by name, missing columns null, types cast.
+    fn conform() -> ConformFn {
+        Arc::new(|b: &RecordBatch, s: &SchemaRef| {
+            let cols = s
+                .fields()
+                .iter()
+                .map(|f| match find(&b.schema(), f.name()) {
+                    None => Ok(arrow_array::new_null_array(f.data_type(), b.num_rows())),
+                    Some(i) => arrow_cast::cast(b.column(i), f.data_type()),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            RecordBatch::try_new_with_options(
+                s.clone(),
+                cols,
+                &arrow_array::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+            )
+        })
+    }
+
+    struct Outcome {
+        rows: Vec<Row>,
+        duplicates: u64,
+        spilled_runs: u64,
+        merge_passes: u64,
+    }
+
+    fn run(data: &[Row], cut: usize, mode: DedupMode, run_bytes: usize, limit: usize) -> Outcome {
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = MemoryPool::new(limit);
+        let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
+        let mut opts = SortOptions::new(vec!["b".into()], mode, run_bytes);
+        opts.batch_rows = 7;
+        opts.spill_batch_bytes = 64;
+        opts.conform = conform();
+        let mut op = ExternalSort::try_new(opts, spill.clone(), &pool).unwrap();
+        for piece in data.chunks(cut.max(1)) {
+            op.push(batch(piece)).unwrap();
+        }
+        let mut stream = op.finish(&schema()).unwrap();
+        let mut out = Vec::new();
+        for b in stream.by_ref() {
+            let b = b.unwrap();
+            assert!(b.num_rows() <= 7);
+            out.extend(rows(&b));
+        }
+        let stats = stream.stats();
+        let o = Outcome {
+            rows: out,
+            duplicates: SortStats::get(&stats.duplicates),
+            spilled_runs: SortStats::get(&stats.spilled_runs),
+            merge_passes: SortStats::get(&stats.merge_passes),
+        };
+        drop(stream);
+        assert_eq!(pool.used(), 0, "memory back to zero");
+        assert_eq!(spill.used(), 0, "spill bytes back to zero");
+        let left: Vec<_> = std::fs::read_dir(spill.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("owner.lock")]);
+        o
+    }
+
+    fn oracle(data: &[Row], mode: &DedupMode) -> Vec<Row> {
+        let mut expect: Vec<Row> = Vec::new();
+        for r in data {
+            let dup = match mode {
+                DedupMode::Exact => expect.contains(r),
+                DedupMode::Keys(_) => expect.iter().any(|e| e.0 == r.0),
+                _ => false,
+            };
+            if !dup {
+                expect.push(r.clone());
+            }
+        }
+        expect.sort_by(|x, y| (&x.1, x.0).cmp(&(&y.1, y.0)));
+        expect
+    }
+
+    fn data_strategy() -> impl Strategy<Value = Vec<Row>> {
+        proptest::collection::vec(
+            (
+                proptest::option::of(0i64..6),
+                proptest::option::of("[ab]{0,3}"),
+            ),
+            0..300,
+        )
+    }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn matches_oracle(data in proptest::collection::vec((proptest::option::of(0i64..5), proptest::option::of("[ab]{0,2}")), 0..200), split in 0usize..200) {
-            let pool = MemoryPool::new(1 << 30);
-            let (a, b): (Vec<_>, Vec<_>) = data.iter().cloned().unzip();
-            let full = batch(a, b.iter().map(|s| s.as_deref()).collect());
-            let split = split.min(full.num_rows());
-            for mode in [DedupMode::Exact, DedupMode::None, DedupMode::Keys(vec!["a".into()])] {
-                let mut op = SortDedup::try_new(full.schema(), &["b".to_string()], mode.clone(), &pool).unwrap();
-                op.push(full.slice(0, split)).unwrap();
-                op.push(full.slice(split, full.num_rows() - split)).unwrap();
-                let out = op.finish().unwrap();
-                // Oracle: dedup as asked, then sort by (b, a) with nulls first.
-                let mut expect: Vec<(Option<i64>, Option<String>)> = Vec::new();
-                for r in &data {
-                    let dup = match &mode {
-                        DedupMode::Exact => expect.contains(r),
-                        DedupMode::Keys(_) => expect.iter().any(|e| e.0 == r.0),
-                        _ => false,
-                    };
-                    if !dup { expect.push(r.clone()); }
+        fn matches_oracle_with_0_1_and_many_spills(data in data_strategy(), cut in 1usize..60) {
+            let modes = [DedupMode::Exact, DedupMode::None, DedupMode::Keys(vec!["a".into()])];
+            for mode in modes {
+                let expect = oracle(&data, &mode);
+                // 0 spills: everything fits
+                let o = run(&data, cut, mode.clone(), usize::MAX, 1 << 30);
+                prop_assert_eq!(&o.rows, &expect);
+                prop_assert_eq!(o.duplicates as usize, data.len() - expect.len());
+                prop_assert_eq!(o.spilled_runs, 0);
+                // at least one spill: runs of about half the input
+                let half = data.chunks(cut).take(data.len() / cut / 2 + 1).map(|c| batch(c).get_array_memory_size()).sum::<usize>();
+                let o = run(&data, cut, mode.clone(), half, 1 << 30);
+                prop_assert_eq!(&o.rows, &expect);
+                prop_assert_eq!(o.duplicates as usize, data.len() - expect.len());
+                if data.len() > 2 * cut {
+                    prop_assert!(o.spilled_runs >= 1);
                 }
-                expect.sort_by(|x, y| (&x.1, x.0).cmp(&(&y.1, y.0)));
-                prop_assert_eq!(out.duplicates as usize, data.len() - expect.len());
-                prop_assert_eq!(rows(&out.batch), expect);
-                prop_assert_eq!(pool.used(), 0);
+                // many spills, and a budget that merges only a few runs at once
+                let o = run(&data, cut, mode.clone(), 1, 5 << 20);
+                prop_assert_eq!(&o.rows, &expect);
+                prop_assert_eq!(o.duplicates as usize, data.len() - expect.len());
+                if data.len() > 8 * cut {
+                    prop_assert!(o.spilled_runs > 4, "{} runs", o.spilled_runs);
+                    prop_assert!(o.merge_passes > 0);
+                }
             }
         }
     }
 
     #[test]
-    fn budget_is_enforced_and_released() {
+    fn runs_written_before_a_type_widened_are_resorted() {
+        // `a` is an int in the first batches and a string later: 10 < 9 as strings.
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = MemoryPool::new(1 << 30);
+        let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
+        let mut opts = SortOptions::new(vec!["a".into()], DedupMode::Exact, 1);
+        opts.conform = conform();
+        let mut op = ExternalSort::try_new(opts, spill, &pool).unwrap();
+        let ints = |v: Vec<i64>| {
+            let s = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+            RecordBatch::try_new(s, vec![Arc::new(Int64Array::from(v))]).unwrap()
+        };
+        let strs = |v: Vec<&str>| {
+            let s = Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Utf8, true),
+                Field::new("c", DataType::Utf8, true),
+            ]));
+            let n = v.len();
+            RecordBatch::try_new(
+                s,
+                vec![
+                    Arc::new(StringArray::from(v)),
+                    Arc::new(StringArray::from(vec![Some("x"); n])),
+                ],
+            )
+            .unwrap()
+        };
+        op.push(ints(vec![9, 10, 100, 9])).unwrap();
+        op.push(ints(vec![2, 20])).unwrap();
+        op.push(strs(vec!["10", "1a"])).unwrap();
+        let fin = strs(vec![]).schema();
+        let mut stream = op.finish(&fin).unwrap();
+        let mut got = Vec::new();
+        for b in stream.by_ref() {
+            let b = b.unwrap();
+            let a = b.column(0).as_string::<i32>();
+            let c = b.column(1).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                got.push(format!(
+                    "{}{}",
+                    a.value(i),
+                    if c.is_null(i) { "" } else { "+" }
+                ));
+            }
+        }
+        assert_eq!(got, ["10", "10+", "100", "1a+", "2", "20", "9"]);
+        assert_eq!(SortStats::get(&stream.stats().duplicates), 1);
+        assert!(SortStats::get(&stream.stats().spilled_runs) >= 3);
+        drop(stream);
+        assert_eq!(pool.used(), 0);
+    }
+
+    #[test]
+    fn budget_too_small_is_an_error_and_releases() {
+        let tmp = tempfile::tempdir().unwrap();
         let pool = MemoryPool::new(64);
-        let b = batch(vec![Some(1); 100], vec![Some("x"); 100]);
-        let mut op = SortDedup::try_new(b.schema(), &[], DedupMode::Exact, &pool).unwrap();
+        let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
+        let opts = SortOptions::new(vec![], DedupMode::Exact, usize::MAX);
+        let mut op = ExternalSort::try_new(opts, spill, &pool).unwrap();
+        let b = batch(&vec![(Some(1), Some("x".into())); 100]);
         assert!(matches!(
             op.push(b),
             Err(EngineError::ResourcesExhausted { .. })
@@ -291,15 +1233,30 @@ mod tests {
 
     #[test]
     fn unknown_columns_are_plan_errors() {
+        let tmp = tempfile::tempdir().unwrap();
         let pool = MemoryPool::new(1 << 20);
-        let b = batch(vec![], vec![]);
+        let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
+        let op = ExternalSort::try_new(
+            SortOptions::new(vec!["zz".into()], DedupMode::Exact, 1 << 20),
+            spill.clone(),
+            &pool,
+        )
+        .unwrap();
+        assert!(matches!(op.finish(&schema()), Err(EngineError::Plan(_))));
         assert!(matches!(
-            SortDedup::try_new(b.schema(), &["zz".into()], DedupMode::Exact, &pool),
+            ExternalSort::try_new(
+                SortOptions::new(vec![], DedupMode::Keys(vec![]), 1 << 20),
+                spill.clone(),
+                &pool
+            ),
             Err(EngineError::Plan(_))
         ));
-        assert!(matches!(
-            SortDedup::try_new(b.schema(), &[], DedupMode::Keys(vec![]), &pool),
-            Err(EngineError::Plan(_))
-        ));
+        let op = ExternalSort::try_new(
+            SortOptions::new(vec![], DedupMode::Keys(vec!["zz".into()]), 1 << 20),
+            spill,
+            &pool,
+        )
+        .unwrap();
+        assert!(matches!(op.finish(&schema()), Err(EngineError::Plan(_))));
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{FormatError, Result};
@@ -153,22 +153,84 @@ pub fn unify<'a>(
     base: Option<&Schema>,
     schemas: impl IntoIterator<Item = &'a Schema>,
 ) -> Result<SchemaRef> {
-    let mut order: Vec<(String, Option<ColumnType>, bool)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    if let Some(base) = base {
-        for f in base.fields() {
-            let t = ColumnType::from_data_type(f.data_type()).ok_or_else(|| {
+    let mut t = SchemaTracker::new(base)?;
+    for s in schemas {
+        t.observe_schema(s)?;
+    }
+    Ok(t.unified(false))
+}
+
+/// [`unify`] for batches, keeping ints exact: a column that is `int` in some batches and
+/// `float` in others widens to `float` only if every int fits a float exactly (|i| <= 2^53);
+/// otherwise it becomes `string`, as it would within one chunk. Columns fixed by `base` keep
+/// their type (the parser already rejected values that do not fit it).
+pub fn unify_batches(base: Option<&Schema>, batches: &[RecordBatch]) -> Result<SchemaRef> {
+    let mut t = SchemaTracker::new(base)?;
+    for b in batches {
+        t.observe(b)?;
+    }
+    Ok(t.schema())
+}
+
+/// [`unify_batches`], one batch at a time: the schema of everything observed so far.
+///
+/// Columns are only ever appended and types only ever widen, so an earlier schema is always
+/// a prefix of a later one, with narrower or equal types: a batch conformed ([`conform`]) to an
+/// earlier schema can be conformed again to a later one.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaTracker {
+    /// (name, type so far, fixed by the base, an int beyond ±2^53 was seen)
+    columns: Vec<(String, Option<ColumnType>, bool, bool)>,
+    index: HashMap<String, usize>,
+    cached: Option<SchemaRef>,
+}
+
+impl SchemaTracker {
+    /// A tracker that starts from `base` (whose types are fixed).
+    pub fn new(base: Option<&Schema>) -> Result<Self> {
+        let mut t = SchemaTracker::default();
+        for f in base.map(|b| b.fields().iter()).into_iter().flatten() {
+            let ty = ColumnType::from_data_type(f.data_type()).ok_or_else(|| {
                 FormatError::SchemaConflict(format!(
                     "column {} has unsupported type {}",
                     f.name(),
                     f.data_type()
                 ))
             })?;
-            index.insert(f.name().to_ascii_lowercase(), order.len());
-            order.push((f.name().clone(), Some(t), true));
+            t.index
+                .insert(f.name().to_ascii_lowercase(), t.columns.len());
+            t.columns.push((f.name().clone(), Some(ty), true, false));
         }
+        Ok(t)
     }
-    for schema in schemas {
+
+    /// Widens the tracked schema by a batch's columns and values.
+    pub fn observe(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.observe_schema(batch.schema_ref())?;
+        for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            if col.data_type() != &DataType::Int64 {
+                continue;
+            }
+            let i = self.index[&f.name().to_ascii_lowercase()];
+            if !self.columns[i].3 {
+                let ints = col.as_primitive::<Int64Type>();
+                let beyond = |v: i64| v.unsigned_abs() > 1 << 53;
+                // fast path without nulls; values under null slots are unspecified
+                let big = if ints.null_count() == 0 {
+                    ints.values().iter().any(|&v| beyond(v))
+                } else {
+                    ints.iter().flatten().any(beyond)
+                };
+                if big {
+                    self.columns[i].3 = true;
+                    self.cached = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn observe_schema(&mut self, schema: &Schema) -> Result<()> {
         for f in schema.fields() {
             let t = if f.data_type() == &DataType::Null {
                 None
@@ -182,80 +244,66 @@ pub fn unify<'a>(
                 })?)
             };
             let key = f.name().to_ascii_lowercase();
-            match index.get(&key) {
+            match self.index.get(&key) {
                 Some(&i) => {
-                    let (name, cur, fixed) = &mut order[i];
-                    match (*cur, t) {
-                        (_, None) => {}
-                        (None, Some(t)) => *cur = Some(t),
-                        (Some(c), Some(t)) if c == t => {}
+                    let (name, cur, fixed, _) = &mut self.columns[i];
+                    let next = match (*cur, t) {
+                        (_, None) => continue,
+                        (None, Some(t)) => t,
+                        (Some(c), Some(t)) if c == t => continue,
                         (Some(c), Some(t)) if *fixed => {
                             return Err(FormatError::SchemaConflict(format!(
                                 "column {name} is {c} in the table but {t} in the input"
                             )))
                         }
-                        (Some(c), Some(t)) => *cur = Some(c.widen(t)),
-                    }
+                        (Some(c), Some(t)) => c.widen(t),
+                    };
+                    *cur = Some(next);
                 }
                 None => {
-                    index.insert(key, order.len());
-                    order.push((f.name().clone(), t, false));
+                    self.index.insert(key, self.columns.len());
+                    self.columns.push((f.name().clone(), t, false, false));
                 }
             }
+            self.cached = None;
         }
+        Ok(())
     }
-    let fields: Vec<Field> = order
-        .into_iter()
-        .map(|(name, t, _)| Field::new(name, t.unwrap_or(ColumnType::String).data_type(), true))
-        .collect();
-    Ok(Arc::new(Schema::new(fields)))
-}
 
-/// [`unify`] for batches, keeping ints exact: a column that is `int` in some batches and
-/// `float` in others widens to `float` only if every int fits a float exactly (|i| <= 2^53);
-/// otherwise it becomes `string`, as it would within one chunk. Columns fixed by `base` keep
-/// their type (the parser already rejected values that do not fit it).
-pub fn unify_batches(base: Option<&Schema>, batches: &[RecordBatch]) -> Result<SchemaRef> {
-    let unified = unify(base, batches.iter().map(|b| b.schema_ref().as_ref()))?;
-    let mut fields: Vec<Field> = unified
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    let mut changed = false;
-    for f in fields.iter_mut() {
-        let fixed = base.is_some_and(|b| {
-            b.fields()
-                .iter()
-                .any(|x| x.name().eq_ignore_ascii_case(f.name()))
-        });
-        if f.data_type() != &DataType::Float64 || fixed {
-            continue;
-        }
-        let inexact = batches.iter().any(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .position(|x| x.name().eq_ignore_ascii_case(f.name()))
-                .is_some_and(|j| {
-                    b.column(j).data_type() == &DataType::Int64
-                        && b.column(j)
-                            .as_primitive::<Int64Type>()
-                            .iter()
-                            .flatten()
-                            .any(|v| v.unsigned_abs() > 1 << 53)
-                })
-        });
-        if inexact {
-            *f = Field::new(f.name(), DataType::Utf8, true);
-            changed = true;
-        }
+    /// Columns tracked.
+    pub fn len(&self) -> usize {
+        self.columns.len()
     }
-    Ok(if changed {
+
+    /// Whether no column was seen.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// The schema of everything observed so far.
+    pub fn schema(&mut self) -> SchemaRef {
+        if let Some(s) = &self.cached {
+            return s.clone();
+        }
+        let s = self.unified(true);
+        self.cached = Some(s.clone());
+        s
+    }
+
+    fn unified(&self, exact_ints: bool) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(name, t, fixed, big)| {
+                let t = match t.unwrap_or(ColumnType::String) {
+                    ColumnType::Float if exact_ints && *big && !fixed => ColumnType::String,
+                    t => t,
+                };
+                Field::new(name, t.data_type(), true)
+            })
+            .collect();
         Arc::new(Schema::new(fields))
-    } else {
-        unified
-    })
+    }
 }
 
 /// Brings `batch` to `schema`: columns matched case-insensitively by name, missing ones

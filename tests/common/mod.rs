@@ -367,7 +367,9 @@ pub fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn opts(threads: usize) -> RunOptions {
     RunOptions {
         threads,
-        memory: 1 << 30,
+        memory: Some(1 << 30),
+        spill_dir: None,
+        max_spill_bytes: None,
         progress: false,
     }
 }
