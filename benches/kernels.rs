@@ -65,12 +65,10 @@ const EVENTS: [&str; 12] = [
 /// The synthetic batch; one row in ten repeats an earlier row exactly.
 fn make_batch(n: usize) -> RecordBatch {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut event, mut user, mut ts, mut path) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let mut event: Vec<&str> = Vec::with_capacity(n);
+    let mut user: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut ts: Vec<i64> = Vec::with_capacity(n);
+    let mut path: Vec<String> = Vec::with_capacity(n);
     let day0 = 1_700_000_000_000_000i64;
     for i in 0..n {
         if i > 0 && rng.below(10) == 0 {
@@ -78,7 +76,7 @@ fn make_batch(n: usize) -> RecordBatch {
             event.push(event[j]);
             user.push(user[j]);
             ts.push(ts[j]);
-            let p: String = path[j].clone();
+            let p = path[j].clone();
             path.push(p);
             continue;
         }

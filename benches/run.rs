@@ -62,6 +62,7 @@ fn opts() -> RunOptions {
         memory: Some(4 << 30),
         spill_dir: None,
         max_spill_bytes: None,
+        run_bytes: None,
         progress: false,
     }
 }

@@ -5,7 +5,7 @@
 //! - 1: failure: I/O, a corrupt input, an internal error
 //! - 2: usage error, invalid job file, or a job that does not fit the table or data
 //! - 3: too many rejected lines (above `max_rejected_share`); nothing committed
-//! - 4: memory budget exhausted (`--memory`); nothing committed
+//! - 4: memory budget (`--memory`) or spill space exhausted; nothing committed
 //! - 5: the table is locked by another run, or another writer committed first; nothing committed
 
 use std::io::{IsTerminal, Write};
@@ -23,7 +23,7 @@ const EXIT_CODES: &str = "Exit codes:
   1  failure: I/O error, corrupt input, internal error
   2  usage error, invalid job file, or a job that does not fit the table or data
   3  rejected lines above max_rejected_share; nothing committed
-  4  memory budget (--memory) exhausted; nothing committed
+  4  memory budget (--memory) or spill space (--max-spill-bytes, disk) exhausted; nothing committed
   5  table locked by another run, or a concurrent commit won; nothing committed";
 
 #[derive(Parser)]
@@ -60,6 +60,10 @@ enum Command {
         /// Cap on the bytes of spill files on disk at once, e.g. 100GiB (default 1TiB).
         #[arg(long, value_parser = parse_size_u64)]
         max_spill_bytes: Option<u64>,
+        /// Size of the sort's in-memory runs (default: derived from --memory). A small value
+        /// forces many spilled runs; for tests and tuning.
+        #[arg(long, value_parser = parse_size, hide = true)]
+        run_bytes: Option<usize>,
         /// Never show a progress bar.
         #[arg(long)]
         no_progress: bool,
@@ -140,7 +144,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         if cause.is::<run::TooManyRejected>() {
             return 3;
         }
-        if let Some(compactor_engine::EngineError::ResourcesExhausted { .. }) = cause.downcast_ref()
+        if let Some(
+            compactor_engine::EngineError::ResourcesExhausted { .. }
+            | compactor_engine::EngineError::SpillFull(_),
+        ) = cause.downcast_ref()
         {
             return 4;
         }
@@ -188,6 +195,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             memory,
             spill_dir,
             max_spill_bytes,
+            run_bytes,
             no_progress,
         } => {
             let job = job::Job::load(&job).context(UsageError)?;
@@ -198,6 +206,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 memory,
                 spill_dir,
                 max_spill_bytes,
+                run_bytes,
                 progress: !no_progress && std::io::stderr().is_terminal(),
             };
             let r = run::run(&job, &opts)?;

@@ -292,6 +292,26 @@ pub enum ChunkData {
     Owned(Vec<u8>),
 }
 
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let ChunkData::Mapped(m, r) = &self.data {
+            // A parsed chunk is never read again: drop its pages from this process so that a
+            // mapped input does not count against resident memory. Page-aligned inward, so a
+            // page shared with a neighbouring chunk stays.
+            let page = 4096;
+            let start = r.start.div_ceil(page) * page;
+            let end = r.end / page * page;
+            if end > start {
+                // SAFETY: the map is private and read-only; dropped pages are read again from
+                // the file if touched, so no other chunk can observe a change.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+                };
+            }
+        }
+    }
+}
+
 impl Chunk {
     /// The chunk's bytes.
     pub fn bytes(&self) -> &[u8] {

@@ -76,6 +76,9 @@ pub struct RunOptions {
     pub spill_dir: Option<PathBuf>,
     /// Cap on spill bytes (default: the job's, else 1 TiB).
     pub max_spill_bytes: Option<u64>,
+    /// Size of the sort's in-memory runs (default: derived from the budget). For tests and
+    /// tuning: a small value forces many spilled runs.
+    pub run_bytes: Option<usize>,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -123,6 +126,8 @@ pub struct RunReport {
     pub peak_reserved_bytes: u64,
     /// The memory budget.
     pub memory_limit_bytes: u64,
+    /// Memory still reserved when the run ended: always 0 (tests check it).
+    pub reserved_at_end: u64,
     /// Sorted runs written to disk (merge passes included).
     pub spilled_runs: u64,
     /// Rows written to spill files (merge passes included).
@@ -408,8 +413,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let group = opts.threads.max(1) * 2;
     // In flight while parsing: a group of chunks and their parsed batches (about 2x the text).
     let parse_bytes = group * DEFAULT_CHUNK_BYTES * 3;
-    let run_bytes = memory_limit.saturating_sub(parse_bytes) / 3;
-    if run_bytes < 4 * DEFAULT_CHUNK_BYTES {
+    let run_bytes = opts
+        .run_bytes
+        .unwrap_or(memory_limit.saturating_sub(parse_bytes) / 3);
+    if run_bytes < 4 * DEFAULT_CHUNK_BYTES && opts.run_bytes.is_none() {
         bail!(compactor_engine::EngineError::ResourcesExhausted {
             consumer: "run setup".into(),
             requested: parse_bytes + 12 * DEFAULT_CHUNK_BYTES,
@@ -570,6 +577,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     }
     let stats = sorter.stats();
     let mut sorted = sorter.finish(&sort_schema)?;
+    failpoint("after-sort");
     report.columns = unified.fields().len() as u64;
     lap(&mut report, "sort");
 
@@ -604,9 +612,9 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         for (part, range) in split_partitions(&batch, partition.is_some()) {
             let mut at = range.start;
             while at < range.end {
-                let full = open.as_ref().is_some_and(|o| {
-                    o.part != part || o.writer.rows() >= job.output.max_segment_rows as u64
-                });
+                let full = open
+                    .as_ref()
+                    .is_some_and(|o| o.part != part || o.rows >= job.output.max_segment_rows);
                 if full {
                     let o = open.take().expect("checked");
                     written.push(o.finish()?);
@@ -631,14 +639,16 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
                         stats: write.stats_collector(part.as_deref())?,
                         path,
                         part: part.clone(),
+                        pending: Vec::new(),
+                        pending_rows: 0,
+                        rows: 0,
+                        held: memory.reservation("segment batches"),
                     });
                 }
                 let o = open.as_mut().expect("opened");
-                let room = job.output.max_segment_rows - o.writer.rows() as usize;
+                let room = job.output.max_segment_rows - o.rows;
                 let len = room.min(range.end - at);
-                let piece = batch.slice(at, len).project(&data_cols)?;
-                o.writer.write(&piece)?;
-                o.stats.merge(&piece).map_err(|e| anyhow::anyhow!("{e}"))?;
+                o.push(batch.slice(at, len).project(&data_cols)?)?;
                 at += len;
             }
         }
@@ -701,9 +711,15 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     report.version = Some(version);
     report.peak_reserved_bytes = memory.peak() as u64;
     report.seconds = started.elapsed().as_secs_f64();
-    debug_assert_eq!(memory.used(), 0);
+    drop(spill);
+    report.reserved_at_end = memory.used() as u64;
     Ok(report)
 }
+
+/// Rows handed to the Parquet column writers at once: large enough that each column's
+/// encoding runs long (cheap per row), small enough to hold in memory. A constant, so page
+/// boundaries do not depend on how the sort cut its output.
+const WRITE_ROWS: usize = 64 * 1024;
 
 /// A segment being written.
 struct OpenSegment {
@@ -711,10 +727,42 @@ struct OpenSegment {
     stats: FileStatsAccumulator,
     path: PathBuf,
     part: Option<String>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    rows: usize,
+    held: compactor_engine::MemoryReservation,
 }
 
 impl OpenSegment {
-    fn finish(self) -> Result<(WrittenSegment, Option<String>, FileStatsAccumulator)> {
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        self.held.try_grow(batch.get_array_memory_size())?;
+        self.pending_rows += batch.num_rows();
+        self.rows += batch.num_rows();
+        self.pending.push(batch);
+        if self.pending_rows >= WRITE_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let schema = self.pending[0].schema();
+        let batch = arrow_select::concat::concat_batches(&schema, &self.pending)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        self.writer.write(&batch)?;
+        self.stats
+            .merge(&batch)
+            .map_err(|e| anyhow::anyhow!("segment statistics: {e}"))?;
+        self.held.free();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(WrittenSegment, Option<String>, FileStatsAccumulator)> {
+        self.flush()?;
         let rows = self.writer.rows();
         let size = self.writer.finish()?;
         Ok((

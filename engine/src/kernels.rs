@@ -26,9 +26,12 @@
 //!   next 8 bytes and sorted again, recursively. Small groups (or very deep ones) finish with a
 //!   plain comparison sort on the remaining bytes. A sort mostly compares 16-byte integers held
 //!   in one array instead of chasing pointers into the row buffer on every comparison.
-//! - [`dedup_sorted`] marks, in parallel, each position whose row differs from its predecessor
-//!   (byte-slice equality, which compares lengths first), then compacts the indices with a
-//!   branchless write cursor.
+//!   [`sort_row_indices_comparison`] is the plain comparison sort it replaces, kept as the
+//!   benchmark baseline and test oracle.
+//! - [`dedup_sorted`] marks each position whose row differs from its predecessor's (byte-slice
+//!   equality, which compares lengths first). Chunks of positions are marked in parallel, each
+//!   carrying its previous row so that every row is looked up once; then one branchless pass
+//!   compacts the indices with a write cursor.
 //! - [`hash_rows`] hashes each row across columns. Every column folds into a per-row `u64`
 //!   accumulator: `acc = mix64(acc.rotate_left(29) ^ value_bits)`, where `mix64` is the
 //!   murmur3 finaliser (a bijection). Fixed-width values are folded by their raw bits (one loop
@@ -44,20 +47,22 @@
 //! # Data flow
 //!
 //! ```text
-//!   columns ──RowConverter──▶ Rows (one memcmp-ordered byte string per row)
+//!   columns ──RowConverter──▶ Rows: one memcmp-ordered byte string per row
 //!                               │
-//!         ┌─────────────────────┘
-//!         ▼
-//!   sort_row_indices:
-//!   ┌──────────────────────────────────────────┐   par_sort_unstable   ┌─────────────────────┐
-//!   │ key[i] = be64(row[i][0..8]) │ len │ i    │ ─────(u128 keys)────▶ │ groups of equal      │
-//!   └──────────────────────────────────────────┘                       │ (digit, len == 8)   │
-//!                                                                      └──────────┬──────────┘
-//!            ┌─── group of 1, or len < 8: done ◀───────────────────────────────────┤
-//!            └─── group > 1 and len == 8: rebuild keys from bytes 8..16, sort ◀────┘ (recurse)
-//!         │
-//!         ▼
-//!   indices sorted by (row bytes, index) ──dedup_sorted──▶ distinct indices ──take_batch──▶ batch
+//!   sort_row_indices            ▼
+//!   ┌────────────────────────────────────┐ par_sort_unstable ┌──────────────────────────┐
+//!   │ key = be64(row[0..8]) | len | index│ ───(u128 keys)──▶ │ groups of equal          │
+//!   └────────────────────────────────────┘                   │ (digit, len), by index   │
+//!                                                            └────────────┬─────────────┘
+//!          group of 1, or len < 8 (rows ended): done ◀────────────────────┤
+//!          ≤ 24 keys or 256 bytes deep: comparison sort of the rest ◀─────┤
+//!          otherwise: rebuild keys from bytes 8..16, sort, recurse ◀──────┘
+//!                               │
+//!                               ▼
+//!   indices by (row bytes, index) ──dedup_sorted──▶ distinct ──take_batch──▶ RecordBatch
+//!
+//!   hash_rows (per chunk of 16k rows, in parallel; per column):
+//!     acc[i] = mix64(rotl(acc[i], 29) ^ select(valid[i], bits[i], NULL))   64 rows per word
 //! ```
 
 use arrow_array::cast::AsArray;
@@ -174,7 +179,11 @@ fn refine(rows: &Rows, keys: &mut [u128], offset: usize, depth: usize) {
             } else {
                 group.iter_mut().for_each(rekey);
             }
-            sort_keys(group);
+            // Often the next digit is the same for the whole group (the rest of a short string
+            // block, the high bytes of small integers): the keys are then already in order.
+            if !group.is_sorted() {
+                sort_keys(group);
+            }
             refine(rows, group, offset + 8, depth + 1);
         });
 }
@@ -194,6 +203,9 @@ pub fn sort_row_indices_comparison(rows: &Rows, indices: &mut [u32]) {
 // Dedup
 // ---------------------------------------------------------------------------------------------
 
+/// Positions per parallel dedup task.
+const DEDUP_CHUNK: usize = 8 * 1024;
+
 /// Removes from sorted `indices` each entry whose row in `rows` equals its predecessor's
 /// (byte equality of the encoded rows), keeping the first of each run. Returns how many were
 /// removed.
@@ -208,12 +220,23 @@ pub fn dedup_sorted(rows: &Rows, indices: &mut Vec<u32>) -> usize {
     if n < 2 {
         return 0;
     }
+    // keep[i]: the row at position i differs from the one before it. Each task walks a
+    // chunk, carrying the previous row so that every row is looked up once.
     let idx: &[u32] = indices;
-    let keep: Vec<bool> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| i == 0 || rows.row(idx[i - 1] as usize).data() != rows.row(idx[i] as usize).data())
-        .collect();
+    let mut keep = vec![false; n];
+    keep.par_chunks_mut(DEDUP_CHUNK)
+        .enumerate()
+        .for_each(|(chunk, keep)| {
+            let start = chunk * DEDUP_CHUNK;
+            let mut prev = start
+                .checked_sub(1)
+                .map(|p| rows.row(idx[p] as usize).data());
+            for (k, &i) in keep.iter_mut().zip(&idx[start..]) {
+                let cur = rows.row(i as usize).data();
+                *k = prev != Some(cur);
+                prev = Some(cur);
+            }
+        });
     let mut w = 0;
     for (i, &k) in keep.iter().enumerate() {
         // `w <= i`, so this only ever moves entries left.

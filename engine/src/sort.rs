@@ -357,6 +357,23 @@ impl Stage {
             return Ok(());
         }
         let size = batch.get_array_memory_size();
+        if size > self.opts.run_bytes && batch.num_rows() > 1 {
+            // Larger than a run: sort it in pieces (slices share the batch's buffers, so each
+            // piece is charged its share of them).
+            let pieces = size.div_ceil(self.opts.run_bytes).min(batch.num_rows());
+            let rows = batch.num_rows().div_ceil(pieces);
+            let mut at = 0;
+            while at < batch.num_rows() {
+                let len = rows.min(batch.num_rows() - at);
+                self.push_sized(batch.slice(at, len), size / pieces)?;
+                at += len;
+            }
+            return Ok(());
+        }
+        self.push_sized(batch, size)
+    }
+
+    fn push_sized(&mut self, batch: RecordBatch, size: usize) -> Result<()> {
         if !self.buffer.is_empty() && self.reservation.size() + size > self.opts.run_bytes {
             self.spill_buffer()?;
         }

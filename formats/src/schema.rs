@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
+use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -326,6 +326,10 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
                     let col = batch.column(i);
                     if col.data_type() == f.data_type() {
                         Ok(col.clone())
+                    } else if col.data_type() == &DataType::Float64
+                        && f.data_type() == &DataType::Utf8
+                    {
+                        floats_to_strings(col.as_primitive::<Float64Type>())
                     } else {
                         Ok(arrow_cast::cast(col, f.data_type())?)
                     }
@@ -339,6 +343,36 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         columns,
         &opts,
     )?)
+}
+
+/// Floats as text, an integral value within ±2^53 written as an integer (`1`, not `1.0`).
+///
+/// `int` widens to `float` and `float` to `string`; writing integral floats as integers makes
+/// `int -> float -> string` give the same text as `int -> string`, so a value's text does not
+/// depend on the types its column had when it was conformed (which would make output bytes
+/// depend on where a sort spilled).
+fn floats_to_strings(a: &arrow_array::Float64Array) -> Result<ArrayRef> {
+    let canonical = arrow_cast::cast(a, &DataType::Utf8)?;
+    let canonical = canonical.as_string::<i32>();
+    let mut out = arrow_array::builder::StringBuilder::with_capacity(a.len(), a.len() * 8);
+    let mut buf = String::new();
+    for (i, v) in a.iter().enumerate() {
+        match v {
+            None => out.append_null(),
+            Some(x)
+                if x.fract() == 0.0
+                    && x.abs() <= (1u64 << 53) as f64
+                    && !(x == 0.0 && x.is_sign_negative()) =>
+            {
+                use std::fmt::Write;
+                buf.clear();
+                let _ = write!(buf, "{}", x as i64);
+                out.append_value(&buf);
+            }
+            Some(_) => out.append_value(canonical.value(i)),
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 #[cfg(test)]
@@ -388,6 +422,41 @@ mod tests {
         let base = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
         assert!(unify(Some(&base), [&b]).is_err());
         assert!(unify(Some(&base), [&a]).is_ok());
+    }
+
+    #[test]
+    fn conforming_in_steps_gives_the_same_text() {
+        // int -> float -> string must equal int -> string (a run spilled under an earlier
+        // schema is conformed twice).
+        let ints = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)])),
+            vec![Arc::new(Int64Array::from(vec![
+                Some(1),
+                None,
+                Some(-7),
+                Some(0),
+                Some(1 << 53),
+            ]))],
+        )
+        .unwrap();
+        let float = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)]));
+        let string = Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)]));
+        let direct = conform(&ints, &string).unwrap();
+        let stepped = conform(&conform(&ints, &float).unwrap(), &string).unwrap();
+        assert_eq!(direct, stepped);
+        let fl = RecordBatch::try_new(
+            float.clone(),
+            vec![Arc::new(arrow_array::Float64Array::from(vec![
+                1.5, -0.0, 2.0, 1e300,
+            ]))],
+        )
+        .unwrap();
+        let s = conform(&fl, &string).unwrap();
+        let s = s.column(0).as_string::<i32>();
+        assert_eq!(
+            s.iter().flatten().collect::<Vec<_>>(),
+            ["1.5", "-0.0", "2", "1e300"]
+        );
     }
 
     #[test]

@@ -370,6 +370,7 @@ pub fn opts(threads: usize) -> RunOptions {
         memory: Some(1 << 30),
         spill_dir: None,
         max_spill_bytes: None,
+        run_bytes: None,
         progress: false,
     }
 }
@@ -384,6 +385,7 @@ pub fn run_job(job: &Path, threads: usize) -> RunReport {
         r.rows_out + r.duplicates + r.rejected,
         "accounting: {r:?}"
     );
+    assert_eq!(r.reserved_at_end, 0, "memory reservations back to 0: {r:?}");
     r
 }
 
