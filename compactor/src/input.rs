@@ -132,7 +132,7 @@ pub fn fingerprint(path: &Path) -> Result<InputFile> {
         // mapped can raise SIGBUS, which is the same risk every mmap-based reader takes.
         let map =
             unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
-        xxhash_rust::xxh3::xxh3_128(&map)
+        hash_map(&map)
     };
     Ok(InputFile {
         path: path.to_path_buf(),
@@ -222,13 +222,17 @@ pub fn open(
     // The ledger records the fingerprint taken when the inputs were listed; read exactly those
     // bytes, or fail (a file still being written would otherwise be recorded as something it
     // is not, and read again whole next time).
-    let now = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&map));
+    let now = format!("{:032x}", hash_map(&map));
     if map.len() as u64 != input.size || now != input.fingerprint {
         bail!("{} changed while it was being read (is it still being written?); nothing was committed", input.display());
     }
     let c = Compression::sniff(&map[..map.len().min(4)]);
     let reader = Counting {
-        inner: io::Cursor::new(MapRef(map.clone())),
+        inner: MapReader {
+            map: map.clone(),
+            pos: 0,
+            released: 0,
+        },
         count: consumed,
     };
     Ok(match c {
@@ -248,11 +252,52 @@ pub fn open(
     })
 }
 
-struct MapRef(Arc<Mmap>);
+/// Bytes between releases of pages already read.
+const RELEASE_WINDOW: usize = 64 << 20;
 
-impl AsRef<[u8]> for MapRef {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
+/// Drops the pages of `map[start..end]` (page-aligned inward) from this process's resident
+/// memory. The map is private and read-only, so a page touched again is simply read back from
+/// the file: this only keeps a large mapped input from counting against RSS.
+pub fn release(map: &Mmap, start: usize, end: usize) {
+    let page = 4096;
+    let start = start.div_ceil(page) * page;
+    let end = (end / page * page).min(map.len());
+    if end > start {
+        // SAFETY: DONTNEED on a private read-only file mapping discards nothing that cannot be
+        // read again from the file; no reference into the range is invalidated.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+}
+
+/// xxh3-128 of a whole map, hashed a window at a time with each window released after it.
+fn hash_map(map: &Mmap) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (i, w) in map.chunks(RELEASE_WINDOW).enumerate() {
+        h.update(w);
+        release(map, i * RELEASE_WINDOW, i * RELEASE_WINDOW + w.len());
+    }
+    h.digest128()
+}
+
+/// Reads a map front to back, releasing what was read (compressed inputs).
+struct MapReader {
+    map: Arc<Mmap>,
+    pos: usize,
+    released: usize,
+}
+
+impl Read for MapReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.map.len() - self.pos);
+        buf[..n].copy_from_slice(&self.map[self.pos..self.pos + n]);
+        self.pos += n;
+        if self.pos - self.released >= RELEASE_WINDOW {
+            release(&self.map, self.released, self.pos);
+            self.released = self.pos / 4096 * 4096;
+        }
+        Ok(n)
     }
 }
 
@@ -294,20 +339,9 @@ pub enum ChunkData {
 
 impl Drop for Chunk {
     fn drop(&mut self) {
+        // A parsed chunk is never read again (a page shared with the next chunk stays).
         if let ChunkData::Mapped(m, r) = &self.data {
-            // A parsed chunk is never read again: drop its pages from this process so that a
-            // mapped input does not count against resident memory. Page-aligned inward, so a
-            // page shared with a neighbouring chunk stays.
-            let page = 4096;
-            let start = r.start.div_ceil(page) * page;
-            let end = r.end / page * page;
-            if end > start {
-                // SAFETY: the map is private and read-only; dropped pages are read again from
-                // the file if touched, so no other chunk can observe a change.
-                let _ = unsafe {
-                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
-                };
-            }
+            release(m, r.start, r.end);
         }
     }
 }

@@ -141,6 +141,22 @@ pub struct RunReport {
     /// Seconds spent in each phase: `parse` (read, decode, parse), `sort` (unify, sort,
     /// dedup), `write` (encode and fsync segments), `commit` (stage and commit).
     pub phase_seconds: BTreeMap<String, f64>,
+    /// CPU seconds (user + system, all threads) of each phase; divided by `phase_seconds`, the
+    /// number of cores the phase kept busy.
+    pub phase_cpu_seconds: BTreeMap<String, f64>,
+}
+
+/// CPU time of this process so far (user + system), from `/proc/self/stat`; 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // fields after the command name (which may hold spaces) start after the last ')'
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 impl RunReport {
@@ -278,6 +294,7 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
 
 fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
+    let started_cpu = cpu_seconds();
     let mut report = RunReport {
         run_id: new_run_id(),
         threads: opts.threads,
@@ -512,11 +529,20 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     drop(in_flight);
     progress.finish();
     let mut phase = Instant::now();
+    let mut phase_cpu = cpu_seconds();
+    report
+        .phase_cpu_seconds
+        .insert("parse".into(), phase_cpu - started_cpu);
     let mut lap = |report: &mut RunReport, name: &str| {
         report
             .phase_seconds
             .insert(name.to_string(), phase.elapsed().as_secs_f64());
+        let cpu = cpu_seconds();
+        report
+            .phase_cpu_seconds
+            .insert(name.to_string(), cpu - phase_cpu);
         phase = Instant::now();
+        phase_cpu = cpu;
     };
     report
         .phase_seconds
@@ -608,7 +634,8 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     let data_cols: Vec<usize> = (0..unified.fields().len()).collect();
     let mut written: Vec<(WrittenSegment, Option<String>, FileStatsAccumulator)> = Vec::new();
     let mut open: Option<OpenSegment> = None;
-    while let Some(batch) = sorted.next_batch()? {
+    let run_id = report.run_id.clone();
+    let mut consume = |batch: RecordBatch| -> Result<()> {
         for (part, range) in split_partitions(&batch, partition.is_some()) {
             let mut at = range.start;
             while at < range.end {
@@ -621,11 +648,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
                 }
                 if open.is_none() {
                     let dir = write.dir_for(part.as_deref())?;
-                    let path = dir.join(format!(
-                        "part-{}-{:05}.zstd.parquet",
-                        report.run_id,
-                        written.len()
-                    ));
+                    let path = dir.join(format!("part-{run_id}-{:05}.zstd.parquet", written.len()));
                     writeln!(marker, "{}", path.display())?;
                     marker.sync_data()?;
                     dirs.insert(dir);
@@ -651,6 +674,35 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
                 o.push(batch.slice(at, len).project(&data_cols)?)?;
                 at += len;
             }
+        }
+        Ok(())
+    };
+    if opts.threads > 1 {
+        // Pipeline: the merge produces sorted batches on one worker while this one encodes
+        // them; the bounded queue makes a slow encoder hold the merge back (no unbounded
+        // growth).
+        let (tx, rx) = crossbeam::channel::bounded::<compactor_engine::Result<RecordBatch>>(
+            WRITE_QUEUE_BATCHES,
+        );
+        let sorted = &mut sorted;
+        std::thread::scope(|s| -> Result<()> {
+            // The merge runs on its own thread, outside the pool (its steps are sequential
+            // there), so that every pool worker is free to encode columns.
+            s.spawn(move || loop {
+                let next = sorted.next_batch().transpose();
+                let stop = !matches!(next, Some(Ok(_)));
+                if next.is_some_and(|b| tx.send(b).is_err()) || stop {
+                    return;
+                }
+            });
+            for batch in rx {
+                consume(batch?)?;
+            }
+            Ok(())
+        })?;
+    } else {
+        while let Some(batch) = sorted.next_batch()? {
+            consume(batch)?;
         }
     }
     if let Some(o) = open.take() {
@@ -721,6 +773,9 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
 /// boundaries do not depend on how the sort cut its output.
 const WRITE_ROWS: usize = 64 * 1024;
 
+/// Sorted batches queued between the merge and the segment writer.
+const WRITE_QUEUE_BATCHES: usize = 4;
+
 /// A segment being written.
 struct OpenSegment {
     writer: SegmentWriter,
@@ -753,10 +808,10 @@ impl OpenSegment {
         let batch = arrow_select::concat::concat_batches(&schema, &self.pending)?;
         self.pending.clear();
         self.pending_rows = 0;
-        self.writer.write(&batch)?;
-        self.stats
-            .merge(&batch)
-            .map_err(|e| anyhow::anyhow!("segment statistics: {e}"))?;
+        // Statistics are collected while the columns are encoded.
+        let (w, st) = rayon::join(|| self.writer.write(&batch), || self.stats.merge(&batch));
+        w?;
+        st.map_err(|e| anyhow::anyhow!("segment statistics: {e}"))?;
         self.held.free();
         Ok(())
     }

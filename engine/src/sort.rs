@@ -250,12 +250,35 @@ impl Encoders {
         })
     }
 
+    /// Encodes `batches`, in parallel: contiguous groups of batches are encoded on separate
+    /// threads, then copied into one `Rows` in order (the copy is a `memcpy` per row, far
+    /// cheaper than encoding).
     fn encode(&self, batches: &[RecordBatch]) -> Result<Encoded> {
+        let groups = (rayon::current_num_threads() * 2).min(batches.len()).max(1);
+        let per = batches.len().div_ceil(groups).max(1);
         let rows = |(conv, cols): &(RowConverter, Vec<usize>)| -> Result<Rows> {
-            let mut rows = conv.empty_rows(0, 0);
-            for b in batches {
-                let arrays: Vec<ArrayRef> = cols.iter().map(|&i| b.column(i).clone()).collect();
-                conv.append(&mut rows, &arrays)?;
+            let encode_group = |group: &[RecordBatch]| -> Result<Rows> {
+                let mut rows = conv.empty_rows(0, 0);
+                for b in group {
+                    let arrays: Vec<ArrayRef> = cols.iter().map(|&i| b.column(i).clone()).collect();
+                    conv.append(&mut rows, &arrays)?;
+                }
+                Ok(rows)
+            };
+            if groups == 1 {
+                return encode_group(batches);
+            }
+            let parts: Vec<Rows> = batches
+                .par_chunks(per)
+                .map(encode_group)
+                .collect::<Result<_>>()?;
+            let n = parts.iter().map(Rows::num_rows).sum();
+            let bytes = parts.iter().map(|r| r.size()).sum();
+            let mut rows = conv.empty_rows(n, bytes);
+            for part in parts {
+                for r in part.iter() {
+                    rows.push(r);
+                }
             }
             Ok(rows)
         };
@@ -283,13 +306,22 @@ fn gather(
     batches: &[RecordBatch],
     idx: &[(usize, usize)],
 ) -> Result<RecordBatch> {
-    let columns: Vec<ArrayRef> = (0..schema.fields().len())
-        .into_par_iter()
-        .map(|c| {
-            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-            arrow_select::interleave::interleave(&arrays, idx)
-        })
-        .collect::<std::result::Result<_, _>>()?;
+    let one = |c: usize| {
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        arrow_select::interleave::interleave(&arrays, idx)
+    };
+    // Parallel inside a rayon pool; sequential on a thread of its own (a pipeline stage
+    // outside the pool must not borrow the pool's workers).
+    let columns: Vec<ArrayRef> = if rayon::current_thread_index().is_some() {
+        (0..schema.fields().len())
+            .into_par_iter()
+            .map(one)
+            .collect::<std::result::Result<_, _>>()?
+    } else {
+        (0..schema.fields().len())
+            .map(one)
+            .collect::<std::result::Result<_, _>>()?
+    };
     let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(idx.len()));
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
@@ -513,13 +545,17 @@ impl Stage {
                 ready.extend(self.runs.drain(..));
             }
         }
-        // Merge passes while there are more runs than fit in memory at once.
+        // Merge passes while there are more runs than fit in memory at once. Each pass merges
+        // just enough of the smallest runs that the rest fit in one final merge, so as little
+        // data as possible is written twice.
         loop {
             let fan_in = self.fan_in(ready.iter());
             if ready.len() <= fan_in {
                 break;
             }
-            let group: Vec<SpillFile> = ready.drain(..fan_in).collect();
+            let take = (ready.len() - fan_in + 1).clamp(2, fan_in);
+            ready.make_contiguous().sort_by_key(SpillFile::rows);
+            let group: Vec<SpillFile> = ready.drain(..take).collect();
             let mut merge = Merge::try_new(
                 group,
                 schema,
