@@ -361,6 +361,8 @@ struct Stage {
     buffer: Vec<RecordBatch>,
     reservation: MemoryReservation,
     runs: Vec<SpillFile>,
+    /// A run being written to disk by a thread of its own.
+    pending: Option<std::thread::JoinHandle<Result<SpillFile>>>,
 }
 
 impl Stage {
@@ -381,6 +383,7 @@ impl Stage {
             buffer: Vec::new(),
             reservation: pool.reservation(name),
             runs: Vec::new(),
+            pending: None,
         }
     }
 
@@ -466,7 +469,17 @@ impl Stage {
         })
     }
 
-    fn spill_batches(&mut self, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+    /// Sorts `batches` into a run and writes it to a spill file. `held` is the memory of the
+    /// batches; it is released once the run is on disk. With `background` (and more than one
+    /// thread) the file is written by a thread of its own while the caller goes on; at most
+    /// one such write is in flight.
+    fn spill_batches(
+        &mut self,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        held: MemoryReservation,
+        background: bool,
+    ) -> Result<()> {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut scratch = self.pool.reservation("sort scratch");
         let sorted = match self.sort(schema, batches.clone(), &mut scratch) {
@@ -475,24 +488,49 @@ impl Stage {
                 // The encoding does not fit next to the buffer: halve and try again.
                 let mut first = batches;
                 let second = first.split_off(first.len() / 2);
-                self.spill_batches(schema, first)?;
-                return self.spill_batches(schema, second);
+                let none = self.pool.reservation("sort buffer");
+                self.spill_batches(schema, first, none, false)?;
+                return self.spill_batches(schema, second, held, background);
             }
             Err(e) => return Err(e),
         };
         drop(batches);
+        drop(scratch);
         let rows_per = spill_rows(bytes, sorted.sorted.len(), self.opts.spill_batch_bytes);
-        let mut w = self.spill.create(schema)?;
-        let mut at = 0;
-        while at < sorted.sorted.len() {
-            let end = (at + rows_per).min(sorted.sorted.len());
-            w.write(&sorted.slice(at..end)?)?;
-            at = end;
+        let spill = self.spill.clone();
+        let stats = self.stats.clone();
+        let write = move || -> Result<SpillFile> {
+            let _held = held;
+            let mut w = spill.create(&sorted.schema)?;
+            let mut at = 0;
+            while at < sorted.sorted.len() {
+                let end = (at + rows_per).min(sorted.sorted.len());
+                w.write(&sorted.slice(at..end)?)?;
+                at = end;
+            }
+            let run = w.finish()?;
+            SortStats::add(&stats.spilled_runs, 1);
+            SortStats::add(&stats.spilled_rows, run.rows());
+            Ok(run)
+        };
+        self.join_pending()?;
+        if background && rayon::current_num_threads() > 1 {
+            self.pending = Some(std::thread::spawn(write));
+        } else {
+            let run = write()?;
+            self.runs.push(run);
         }
-        let run = w.finish()?;
-        SortStats::add(&self.stats.spilled_runs, 1);
-        SortStats::add(&self.stats.spilled_rows, run.rows());
-        self.runs.push(run);
+        Ok(())
+    }
+
+    /// Waits for the spill file being written in the background, if any.
+    fn join_pending(&mut self) -> Result<()> {
+        if let Some(h) = self.pending.take() {
+            let run = h
+                .join()
+                .map_err(|_| EngineError::Io("the spill writer thread panicked".into()))??;
+            self.runs.push(run);
+        }
         Ok(())
     }
 
@@ -501,13 +539,14 @@ impl Stage {
             return Ok(());
         };
         let batches = self.conformed_buffer(&schema)?;
-        let r = self.spill_batches(&schema, batches);
-        self.reservation.free();
-        r
+        let name = "sort buffer";
+        let held = std::mem::replace(&mut self.reservation, self.pool.reservation(name));
+        self.spill_batches(&schema, batches, held, true)
     }
 
     /// Sorts what is left and returns the output stream in `schema`.
     fn finish(mut self, schema: &SchemaRef) -> Result<SortedStream> {
+        self.join_pending()?;
         if self.runs.is_empty() {
             let batches = self.conformed_buffer(schema)?;
             let mut scratch = self.pool.reservation("sort scratch");
@@ -526,6 +565,7 @@ impl Stage {
             });
         }
         self.spill_buffer()?;
+        self.join_pending()?;
         // Runs whose types were widened since they were written may be out of order now.
         let runs = std::mem::take(&mut self.runs);
         let mut ready = VecDeque::with_capacity(runs.len());
@@ -541,7 +581,7 @@ impl Stage {
                     batches.push(b);
                 }
                 drop(run);
-                self.spill_batches(schema, batches)?;
+                self.spill_batches(schema, batches, held, false)?;
                 ready.extend(self.runs.drain(..));
             }
         }
@@ -596,6 +636,16 @@ impl Stage {
         let per = runs.map(cursor_cost).max().unwrap_or(1).max(1);
         let free = self.pool.limit().saturating_sub(self.pool.used());
         (free / 2 / per).clamp(2, 4096)
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // On an error path, let the background write finish (and its file be deleted) before
+        // the caller reports the error and perhaps exits.
+        if let Some(h) = self.pending.take() {
+            let _ = h.join();
+        }
     }
 }
 
