@@ -288,11 +288,12 @@ pub fn run(job: &Job, opts: &RunOptions) -> Result<RunReport> {
     // `--threads` bounds the whole run.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
+        .thread_name(|i| format!("compactor-{i}"))
         .build()?;
-    pool.install(|| run_in_pool(job, opts))
+    pool.install(|| run_in_pool(job, opts, &pool))
 }
 
-fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
+fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result<RunReport> {
     let started = Instant::now();
     let started_cpu = cpu_seconds();
     let mut report = RunReport {
@@ -686,15 +687,18 @@ fn run_in_pool(job: &Job, opts: &RunOptions) -> Result<RunReport> {
         );
         let sorted = &mut sorted;
         std::thread::scope(|s| -> Result<()> {
-            // The merge runs on its own thread, outside the pool (its steps are sequential
-            // there), so that every pool worker is free to encode columns.
-            s.spawn(move || loop {
-                let next = sorted.next_batch().transpose();
-                let stop = !matches!(next, Some(Ok(_)));
-                if next.is_some_and(|b| tx.send(b).is_err()) || stop {
-                    return;
-                }
-            });
+            // The producer thread only drives the merge: each batch is made by the pool (the
+            // gather is parallel by column), and the thread blocks outside the pool on the
+            // queue, so no worker ever waits on it.
+            std::thread::Builder::new()
+                .name("compactor-merge".into())
+                .spawn_scoped(s, move || loop {
+                    let next = pool.install(|| sorted.next_batch()).transpose();
+                    let stop = !matches!(next, Some(Ok(_)));
+                    if next.is_some_and(|b| tx.send(b).is_err()) || stop {
+                        return;
+                    }
+                })?;
             for batch in rx {
                 consume(batch?)?;
             }

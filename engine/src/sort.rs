@@ -515,7 +515,11 @@ impl Stage {
         };
         self.join_pending()?;
         if background && rayon::current_num_threads() > 1 {
-            self.pending = Some(std::thread::spawn(write));
+            let h = std::thread::Builder::new()
+                .name("compactor-spill".into())
+                .spawn(write)
+                .map_err(|e| EngineError::Io(format!("starting the spill writer: {e}")))?;
+            self.pending = Some(h);
         } else {
             let run = write()?;
             self.runs.push(run);
