@@ -4,17 +4,26 @@
 //! 1. Lock the table (`_compactor/lock`), so two runs never interleave; clean up what a crashed
 //!    run left (segments named in `_compactor/pending/*` that no snapshot references).
 //! 2. Find the inputs; fingerprint them; drop those the table's ledger says were consumed.
-//! 3. Cut each input into chunks and parse the chunks in parallel (rayon), in input order.
-//!    Rejected lines go to the quarantine file; rows are buffered against the memory budget.
+//! 3. Cut each input into chunks and parse groups of chunks in parallel (rayon), in input
+//!    order. Rejected lines go to the quarantine file. Each batch widens the run's schema
+//!    (`SchemaTracker`), is conformed to it and pushed into the engine's `ExternalSort`, which
+//!    spills sorted runs to disk when its share of the memory budget is full.
 //! 4. Fail without committing if the rejected share is above `max_rejected_share`.
-//! 5. Unify the chunks' schemas with the table's; sort and deduplicate (engine `SortDedup`).
-//! 6. Write segments (one or more per partition), fsync, then commit them together with the
-//!    updated ledger in one Delta transaction.
+//! 5. Check the final schema (partition column, column cap) and finish the sort: the sorted,
+//!    deduplicated rows stream out of a k-way merge (or straight from memory).
+//! 6. Write segments as the rows stream (a new one at each partition change and every
+//!    `max_segment_rows`): the merge runs on a producer thread and hands batches over a
+//!    bounded queue to the writer, whose columns are encoded in parallel. fsync, then commit
+//!    every segment together with the updated ledger in one Delta transaction.
 //!
 //! ```text
 //!   lock ─▶ cleanup ─▶ discover ─▶ ledger filter ─▶ chunk ─▶ parse ∥ ─▶ quarantine
 //!                                                              │
-//!        commit(adds + ledger) ◀─ write segments ◀─ sort+dedup ◀┘ (unify schemas)
+//!                                   schema tracker + conform ◀─┘
+//!                                              │
+//!                      ExternalSort::push ─▶ (spill sorted runs when full)
+//!                                              │ finish
+//!   commit(adds + ledger) ◀─ segments ◀─ queue(4) ◀─ merge + dedup (producer thread)
 //! ```
 //! Invariant checked before committing: `lines_in == rows_out + duplicates + rejected`.
 
@@ -31,7 +40,8 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use compactor_engine::{
-    DedupMode, ExternalSort, MemoryPool, SortOptions, SortStats, SpillConfig, SpillManager,
+    DedupMode, ExternalSort, MemoryPool, MemoryReservation, SortOptions, SortStats, SpillConfig,
+    SpillManager,
 };
 use compactor_formats::{parse_chunk, schema, ParsedChunk};
 use delta_kernel_default_engine::stats::FileStatsAccumulator;
@@ -508,7 +518,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                         job.limits.max_columns
                     );
                 }
-                let current = tracker.schema();
+                let current = tracker.working_schema();
                 let mut b = schema::conform(&p.batch, &current)?;
                 if let Some(p) = &partition {
                     b = with_partition(&b, p)?;
@@ -682,9 +692,9 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         // Pipeline: the merge produces sorted batches on one worker while this one encodes
         // them; the bounded queue makes a slow encoder hold the merge back (no unbounded
         // growth).
-        let (tx, rx) = crossbeam::channel::bounded::<compactor_engine::Result<RecordBatch>>(
-            WRITE_QUEUE_BATCHES,
-        );
+        type Queued = compactor_engine::Result<(RecordBatch, MemoryReservation)>;
+        let (tx, rx) = crossbeam::channel::bounded::<Queued>(WRITE_QUEUE_BATCHES);
+        let memory = &memory;
         let sorted = &mut sorted;
         std::thread::scope(|s| -> Result<()> {
             // The producer thread only drives the merge: each batch is made by the pool (the
@@ -693,14 +703,22 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             std::thread::Builder::new()
                 .name("compactor-merge".into())
                 .spawn_scoped(s, move || loop {
-                    let next = pool.install(|| sorted.next_batch()).transpose();
+                    // a queued batch is reserved until the writer has taken it over
+                    let next = pool.install(|| sorted.next_batch()).transpose().map(|b| {
+                        let b = b?;
+                        let mut r = memory.reservation("write queue");
+                        r.try_grow(b.get_array_memory_size())?;
+                        Ok((b, r))
+                    });
                     let stop = !matches!(next, Some(Ok(_)));
                     if next.is_some_and(|b| tx.send(b).is_err()) || stop {
                         return;
                     }
                 })?;
-            for batch in rx {
-                consume(batch?)?;
+            for queued in rx {
+                let (batch, reserved) = queued?;
+                consume(batch)?;
+                drop(reserved);
             }
             Ok(())
         })?;
@@ -789,7 +807,7 @@ struct OpenSegment {
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     rows: usize,
-    held: compactor_engine::MemoryReservation,
+    held: MemoryReservation,
 }
 
 impl OpenSegment {
@@ -809,6 +827,8 @@ impl OpenSegment {
             return Ok(());
         }
         let schema = self.pending[0].schema();
+        // the concatenated copy, until the pieces are dropped
+        self.held.try_grow(self.held.size())?;
         let batch = arrow_select::concat::concat_batches(&schema, &self.pending)?;
         self.pending.clear();
         self.pending_rows = 0;

@@ -1,9 +1,12 @@
-//! Columnar kernels for compactor: the memory budget and the sort + dedup operator.
+//! Columnar kernels for compactor: the memory budget, spill files, and the external sort +
+//! dedup operator built on them.
 //!
-//! Everything here works on Arrow arrays and knows nothing of files or formats. The operators
-//! reserve the memory they hold from one [`memory::MemoryPool`] before they hold it, so a run
-//! stays inside `--memory` or fails with [`EngineError::ResourcesExhausted`] (the engine issue
-//! turns that failure into a spill to disk).
+//! Everything here works on Arrow arrays and knows nothing of files, formats or Delta. The
+//! operators reserve the memory they hold from one [`memory::MemoryPool`] before they hold it;
+//! when the budget is full, [`sort::ExternalSort`] writes a sorted run to disk
+//! ([`spill::SpillManager`]) instead of failing, so a run's memory stays bounded whatever its
+//! input size. [`EngineError::ResourcesExhausted`] is left for budgets too small for even one
+//! batch's work.
 
 pub mod kernels;
 pub mod memory;

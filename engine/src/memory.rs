@@ -35,9 +35,15 @@ pub fn default_memory_limit() -> usize {
             .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .map(|kib| kib * 1024)
     });
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok());
+    // cgroup v2 (unified), then v1; "max" or a huge v1 value means no limit
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .filter_map(|s| s.trim().parse::<u64>().ok())
+    .find(|&v| v < 1 << 60);
     match (meminfo, cgroup) {
         (None, None) => DEFAULT_MEMORY_LIMIT,
         (a, b) => {

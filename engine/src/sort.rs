@@ -12,8 +12,10 @@
 //!    reaches `run_bytes`, or the budget refuses more, the buffer becomes a *sorted run*:
 //!    encode the order columns with Arrow's row format (one `memcmp` per comparison), sort the
 //!    row indices ([`crate::kernels::sort_row_indices`]), drop rows equal to their predecessor,
-//!    and write the survivors to a spill file ([`crate::spill`]) in small batches. If even the
-//!    encoding does not fit, the buffer is halved and each half becomes a run.
+//!    and write the survivors to a spill file ([`crate::spill`]) in small batches. With more
+//!    than one thread the file is written by a thread of its own while the caller parses on
+//!    (at most one such write in flight). If even the encoding does not fit, the buffer is
+//!    halved and each half becomes a run.
 //! 2. `finish` (given the final schema, which may have gained columns or widened types since a
 //!    run was written): if nothing was spilled, the buffer is sorted in memory and streamed.
 //!    Otherwise the buffer is spilled as the last run; a run whose types changed is re-sorted
@@ -54,6 +56,8 @@ use crate::{EngineError, Result};
 pub const DEFAULT_BATCH_ROWS: usize = 8192;
 /// Default in-memory size of one batch in a spill file (what a merge cursor holds).
 pub const DEFAULT_SPILL_BATCH_BYTES: usize = 1 << 20;
+/// Most runs merged at once (each is an open file).
+pub const MAX_FAN_IN: usize = 256;
 /// Name of the input-order column the `keys` mode adds while it deduplicates.
 pub const SEQ_COLUMN: &str = "__compactor_seq";
 
@@ -391,11 +395,12 @@ impl Stage {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let size = batch.get_array_memory_size();
-        if size > self.opts.run_bytes && batch.num_rows() > 1 {
+        let size = batch_bytes(&batch);
+        let run_bytes = self.opts.run_bytes.max(1);
+        if size > run_bytes && batch.num_rows() > 1 {
             // Larger than a run: sort it in pieces (slices share the batch's buffers, so each
             // piece is charged its share of them).
-            let pieces = size.div_ceil(self.opts.run_bytes).min(batch.num_rows());
+            let pieces = size.div_ceil(run_bytes).min(batch.num_rows());
             let rows = batch.num_rows().div_ceil(pieces);
             let mut at = 0;
             while at < batch.num_rows() {
@@ -414,6 +419,8 @@ impl Stage {
         }
         if self.reservation.try_grow(size).is_err() {
             self.spill_buffer()?;
+            // the spilled buffer's memory comes back once its file is written
+            self.join_pending()?;
             self.reservation.try_grow(size)?;
         }
         self.buffer.push(batch);
@@ -439,7 +446,7 @@ impl Stage {
         // Reserve an estimate before encoding (rows are about the data's size plus a few bytes
         // of framing per value), then the exact size.
         let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let data: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let data: usize = batches.iter().map(batch_bytes).sum();
         let factor = if self.plan.equal_columns(schema).is_some() {
             2
         } else {
@@ -452,15 +459,27 @@ impl Stage {
                 "{n} rows in one sorted run exceed 4 billion; lower the memory budget's run size"
             )));
         }
-        scratch.try_resize(enc.size() + 4 * n)?;
+        // indices (4 B/row) plus the sort kernel's keys (16 B/row) and dedup flags (1 B/row)
+        scratch.try_resize(enc.size() + 21 * n)?;
         let mut sorted: Vec<u32> = (0..n as u32).collect();
         kernels::sort_row_indices(&enc.order, &mut sorted);
-        if self.plan.equal != Equal::Never {
-            let dropped = kernels::dedup_sorted(enc.eq_rows(), &mut sorted);
-            SortStats::add(&self.stats.duplicates, dropped as u64);
+        match self.plan.equal_columns(schema) {
+            // None of the key columns has appeared yet: every key is null, so all rows are one
+            // key and the first in input order (sorted first by sequence number) stays.
+            Some(cols) if cols.is_empty() => {
+                let dropped = sorted.len().saturating_sub(1);
+                sorted.truncate(1);
+                SortStats::add(&self.stats.duplicates, dropped as u64);
+            }
+            _ if self.plan.equal != Equal::Never => {
+                let dropped = kernels::dedup_sorted(enc.eq_rows(), &mut sorted);
+                SortStats::add(&self.stats.duplicates, dropped as u64);
+            }
+            _ => {}
         }
         drop(enc);
-        scratch.free();
+        // what stays held: the sorted indices
+        scratch.try_resize(4 * sorted.len())?;
         Ok(SortedBuffer {
             schema: schema.clone(),
             starts: locate(&batches),
@@ -480,9 +499,16 @@ impl Stage {
         held: MemoryReservation,
         background: bool,
     ) -> Result<()> {
-        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let bytes: usize = batches.iter().map(batch_bytes).sum();
         let mut scratch = self.pool.reservation("sort scratch");
-        let sorted = match self.sort(schema, batches.clone(), &mut scratch) {
+        let mut attempt = self.sort(schema, batches.clone(), &mut scratch);
+        if matches!(attempt, Err(EngineError::ResourcesExhausted { .. })) && self.pending.is_some()
+        {
+            // The previous run is still being written: wait for its memory, then try again.
+            self.join_pending()?;
+            attempt = self.sort(schema, batches.clone(), &mut scratch);
+        }
+        let sorted = match attempt {
             Ok(s) => s,
             Err(EngineError::ResourcesExhausted { .. }) if batches.len() > 1 => {
                 // The encoding does not fit next to the buffer: halve and try again.
@@ -495,12 +521,11 @@ impl Stage {
             Err(e) => return Err(e),
         };
         drop(batches);
-        drop(scratch);
         let rows_per = spill_rows(bytes, sorted.sorted.len(), self.opts.spill_batch_bytes);
         let spill = self.spill.clone();
         let stats = self.stats.clone();
         let write = move || -> Result<SpillFile> {
-            let _held = held;
+            let _held = (held, scratch);
             let mut w = spill.create(&sorted.schema)?;
             let mut at = 0;
             while at < sorted.sorted.len() {
@@ -554,19 +579,31 @@ impl Stage {
         if self.runs.is_empty() {
             let batches = self.conformed_buffer(schema)?;
             let mut scratch = self.pool.reservation("sort scratch");
-            let sorted = self.sort(schema, batches, &mut scratch)?;
-            return Ok(SortedStream {
-                inner: Inner::Memory {
-                    buf: sorted,
-                    at: 0,
-                    _reservation: std::mem::replace(
+            match self.sort(schema, batches.clone(), &mut scratch) {
+                Ok(sorted) => {
+                    let held =
+                        std::mem::replace(&mut self.reservation, self.pool.reservation("sorted"));
+                    return Ok(SortedStream {
+                        inner: Inner::Memory {
+                            buf: sorted,
+                            at: 0,
+                            _reservation: (held, scratch),
+                        },
+                        batch_rows: self.opts.batch_rows,
+                        stats: self.stats.clone(),
+                    });
+                }
+                // Does not fit in memory after all: spill it (halved as needed) and merge.
+                Err(EngineError::ResourcesExhausted { .. }) => {
+                    drop(scratch);
+                    let held = std::mem::replace(
                         &mut self.reservation,
-                        self.pool.reservation("sorted"),
-                    ),
-                },
-                batch_rows: self.opts.batch_rows,
-                stats: self.stats.clone(),
-            });
+                        self.pool.reservation("sort buffer"),
+                    );
+                    self.spill_batches(schema, batches, held, false)?;
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.spill_buffer()?;
         self.join_pending()?;
@@ -639,7 +676,8 @@ impl Stage {
     fn fan_in<'a>(&self, runs: impl Iterator<Item = &'a SpillFile>) -> usize {
         let per = runs.map(cursor_cost).max().unwrap_or(1).max(1);
         let free = self.pool.limit().saturating_sub(self.pool.used());
-        (free / 2 / per).clamp(2, 4096)
+        // at most MAX_FAN_IN files open at once (the default open-file limit is 1024)
+        (free / 2 / per).clamp(2, MAX_FAN_IN)
     }
 }
 
@@ -663,11 +701,31 @@ fn spill_rows(bytes: usize, rows: usize, target: usize) -> usize {
     (target / per_row).clamp(64, DEFAULT_BATCH_ROWS * 8)
 }
 
+/// Whether a run written under schema `a` is still in order under `b`: every column has the
+/// same type, was all null (`Null`), or widened int -> float (exact: the tracker makes a
+/// column with an int beyond 2^53 a string, not a float), which keeps order and equality.
 fn same_types(a: &Schema, b: &Schema) -> bool {
     a.fields().iter().all(|f| {
-        find(b, f.name()).is_some_and(|j| b.field(j).data_type() == f.data_type())
-            || f.data_type() == &DataType::Null
+        let to = find(b, f.name()).map(|j| b.field(j).data_type());
+        match (f.data_type(), to) {
+            (DataType::Null, _) => true,
+            (x, Some(y)) if x == y => true,
+            (DataType::Int64, Some(DataType::Float64)) => true,
+            _ => false,
+        }
     })
+}
+
+/// Memory of a batch's own rows (a slice is charged its share, not its parent's buffers).
+fn batch_bytes(b: &RecordBatch) -> usize {
+    b.columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
 }
 
 /// A run being merged: its current batch, encoded.
@@ -697,6 +755,9 @@ struct Merge {
     conform: ConformFn,
     stats: Arc<SortStats>,
     _reservation: MemoryReservation,
+    /// Exhausted batches still referred to by `pending`, and the output batch being built
+    /// (beyond the one current batch per cursor that `_reservation` covers).
+    extra: MemoryReservation,
 }
 
 impl Merge {
@@ -724,6 +785,7 @@ impl Merge {
             conform: opts.conform.clone(),
             stats: stats.clone(),
             _reservation: reservation,
+            extra: pool.reservation("merge output"),
         };
         for run in runs {
             let reader = run.reader()?;
@@ -828,6 +890,20 @@ impl Merge {
         if self.pending.is_empty() {
             return Ok(None);
         }
+        // Reserve what the output holds: exhausted batches it still refers to, and itself
+        // (about the size of the rows it takes).
+        let current: std::collections::HashSet<usize> =
+            self.heap.iter().map(|&h| self.cursors[h].batch).collect();
+        let (mut old, mut rows_bytes) = (0, 0);
+        for (i, b) in self.held.iter().enumerate() {
+            let size = batch_bytes(b);
+            if !current.contains(&i) {
+                old += size;
+            }
+            rows_bytes += size / b.num_rows().max(1);
+        }
+        let estimate = rows_bytes / self.held.len().max(1) * self.pending.len();
+        self.extra.try_resize(old + estimate)?;
         let out = gather(&self.schema, &self.held, &self.pending)?;
         self.pending.clear();
         // Keep only the batches the cursors still read from.
@@ -842,6 +918,7 @@ impl Merge {
             self.cursors[h].batch = remap[b];
         }
         self.held = kept;
+        self.extra.free();
         Ok(Some(out))
     }
 }
@@ -876,7 +953,7 @@ enum Inner {
     Memory {
         buf: SortedBuffer,
         at: usize,
-        _reservation: MemoryReservation,
+        _reservation: (MemoryReservation, MemoryReservation),
     },
     Merge(Box<Merge>),
 }
@@ -1250,7 +1327,7 @@ mod tests {
                 prop_assert_eq!(o.duplicates as usize, data.len() - expect.len());
                 prop_assert_eq!(o.spilled_runs, 0);
                 // at least one spill: runs of about half the input
-                let half = data.chunks(cut).take(data.len() / cut / 2 + 1).map(|c| batch(c).get_array_memory_size()).sum::<usize>();
+                let half = data.chunks(cut).take(data.len() / cut / 2 + 1).map(|c| batch_bytes(&batch(c))).sum::<usize>();
                 let o = run(&data, cut, mode.clone(), half, 1 << 30);
                 prop_assert_eq!(&o.rows, &expect);
                 prop_assert_eq!(o.duplicates as usize, data.len() - expect.len());
@@ -1267,6 +1344,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn keys_mode_with_the_key_column_appearing_late() {
+        // Runs spilled before the key column exists hold one (null) key: its first row stays.
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = MemoryPool::new(1 << 30);
+        let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
+        let mut opts = SortOptions::new(vec!["b".into()], DedupMode::Keys(vec!["a".into()]), 1);
+        opts.conform = conform();
+        let mut op = ExternalSort::try_new(opts, spill, &pool).unwrap();
+        let only_b = |v: Vec<&str>| {
+            let s = Arc::new(Schema::new(vec![Field::new("b", DataType::Utf8, true)]));
+            RecordBatch::try_new(s, vec![Arc::new(StringArray::from(v))]).unwrap()
+        };
+        op.push(only_b(vec!["z", "y"])).unwrap();
+        op.push(only_b(vec!["x"])).unwrap();
+        let both = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("b", DataType::Utf8, true),
+                Field::new("a", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["w", "v", "u"])),
+                Arc::new(Int64Array::from(vec![Some(1), None, Some(1)])),
+            ],
+        )
+        .unwrap();
+        let fin = both.schema();
+        op.push(both).unwrap();
+        let mut stream = op.finish(&fin).unwrap();
+        let mut got = Vec::new();
+        for b in stream.by_ref() {
+            let b = b.unwrap();
+            let s = b.column(0).as_string::<i32>();
+            got.extend((0..b.num_rows()).map(|i| s.value(i).to_string()));
+        }
+        // null key: "z" (first line) wins over "y", "x", "v"; key 1: "w" wins over "u"
+        assert_eq!(got, ["w", "z"]);
+        assert_eq!(SortStats::get(&stream.stats().duplicates), 4);
+        assert!(SortStats::get(&stream.stats().spilled_runs) >= 2);
+        drop(stream);
+        assert_eq!(pool.used(), 0);
     }
 
     #[test]

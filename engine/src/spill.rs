@@ -41,6 +41,8 @@ use crate::{EngineError, Result};
 pub const DEFAULT_MAX_SPILL_BYTES: u64 = 1 << 40;
 
 const DIR_PREFIX: &str = "compactor-spill-";
+/// A spill directory without its lock file is only taken for a dead run's after this long.
+const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Where and how much a run may spill.
 #[derive(Debug, Clone)]
@@ -126,14 +128,23 @@ impl SpillManager {
                 continue;
             }
             let lock = e.path().join("owner.lock");
-            let dead = match File::options().write(true).open(&lock) {
+            // Read-only is enough for `flock`, and works on another user's file.
+            let dead = match File::open(&lock) {
                 Ok(f) => f.try_lock().is_ok(),
-                // No lock file: a run died between creating the directory and its lock.
-                Err(_) => true,
+                // No lock file: a run died between creating the directory and its lock, or
+                // one is starting right now; only an old directory counts as dead.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STARTUP_GRACE),
+                // Unreadable (another user's): not ours to judge.
+                Err(_) => false,
             };
-            if dead {
-                std::fs::remove_dir_all(e.path())
-                    .map_err(|err| io_err("removing stale spill directory", &e.path(), err))?;
+            // Best effort: another run may be removing the same directory, or it may not be
+            // ours to remove; either way this run can go on.
+            if dead && std::fs::remove_dir_all(e.path()).is_ok() {
                 removed += 1;
             }
         }
@@ -415,9 +426,13 @@ mod tests {
         std::fs::create_dir_all(&dead).unwrap();
         File::create(dead.join("owner.lock")).unwrap();
         std::fs::write(dead.join("run-000000.arrows"), b"x").unwrap();
+        // a run starting right now: its directory has no lock file yet
+        let starting = tmp.path().join("compactor-spill-2-0");
+        std::fs::create_dir_all(&starting).unwrap();
         // a live run
         let live = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
         assert!(!dead.exists());
+        assert!(starting.exists());
         assert_eq!(SpillManager::remove_stale(tmp.path()).unwrap(), 0);
         assert!(live.dir().exists());
     }

@@ -157,7 +157,7 @@ pub fn unify<'a>(
     for s in schemas {
         t.observe_schema(s)?;
     }
-    Ok(t.unified(false))
+    Ok(t.unified(false, &DataType::Utf8))
 }
 
 /// [`unify`] for batches, keeping ints exact: a column that is `int` in some batches and
@@ -174,9 +174,10 @@ pub fn unify_batches(base: Option<&Schema>, batches: &[RecordBatch]) -> Result<S
 
 /// [`unify_batches`], one batch at a time: the schema of everything observed so far.
 ///
-/// Columns are only ever appended and types only ever widen, so an earlier schema is always
-/// a prefix of a later one, with narrower or equal types: a batch conformed ([`conform`]) to an
-/// earlier schema can be conformed again to a later one.
+/// Columns are only ever appended and types only ever widen, so an earlier
+/// [`SchemaTracker::working_schema`] is always a prefix of a later one (and of the final
+/// [`SchemaTracker::schema`]), with narrower or equal types: a batch conformed ([`conform`]) to
+/// an earlier schema can be conformed again to a later one, with the same result.
 #[derive(Debug, Clone, Default)]
 pub struct SchemaTracker {
     /// (name, type so far, fixed by the base, an int beyond ±2^53 was seen)
@@ -280,24 +281,34 @@ impl SchemaTracker {
         self.columns.is_empty()
     }
 
-    /// The schema of everything observed so far.
-    pub fn schema(&mut self) -> SchemaRef {
+    /// The schema of everything observed so far, as it will be written: a column seen only
+    /// as nulls is `string`.
+    pub fn schema(&self) -> SchemaRef {
+        self.unified(true, &DataType::Utf8)
+    }
+
+    /// The schema of everything observed so far, with a column seen only as nulls kept as
+    /// Arrow `Null`: what batches are conformed to while the input is still being read, so that
+    /// a column that gets its type later only widens from `Null` (data sorted under the
+    /// working schema stays sorted under the final one).
+    pub fn working_schema(&mut self) -> SchemaRef {
         if let Some(s) = &self.cached {
             return s.clone();
         }
-        let s = self.unified(true);
+        let s = self.unified(true, &DataType::Null);
         self.cached = Some(s.clone());
         s
     }
 
-    fn unified(&self, exact_ints: bool) -> SchemaRef {
+    fn unified(&self, exact_ints: bool, untyped: &DataType) -> SchemaRef {
         let fields: Vec<Field> = self
             .columns
             .iter()
             .map(|(name, t, fixed, big)| {
-                let t = match t.unwrap_or(ColumnType::String) {
-                    ColumnType::Float if exact_ints && *big && !fixed => ColumnType::String,
-                    t => t,
+                let t = match t {
+                    None => return Field::new(name, untyped.clone(), true),
+                    Some(ColumnType::Float) if exact_ints && *big && !fixed => ColumnType::String,
+                    Some(t) => *t,
                 };
                 Field::new(name, t.data_type(), true)
             })
