@@ -156,33 +156,45 @@ pub struct RunReport {
     pub phase_cpu_seconds: BTreeMap<String, f64>,
 }
 
-/// Keeps glibc's malloc from holding on to freed memory.
+/// Keeps glibc's malloc from holding on to freed memory once a run is memory-bound.
 ///
 /// glibc keeps freed blocks in per-thread arenas, and raises its mmap threshold as large
 /// blocks are freed, so that later large blocks come from (and stay in) the arenas. With
 /// batches of many sizes freed by other threads than the ones that allocated them, a 10 GB run
-/// under `--memory 512MiB` reached 646 MiB of RSS. A fixed 4 MiB mmap threshold (large
-/// arrays are mapped and unmapped, not kept) and a `malloc_trim` every
-/// [`TRIM_EVERY`] parse groups or written pieces keep it within budget + overhead for about 2%
-/// of the run time (measured in DESIGN.md, "Memory"). Elsewhere this does nothing.
-struct AllocatorTrim(usize);
+/// under `--memory 512MiB` reached 646 MiB of RSS. Once the sort has spilled (the budget is
+/// what limits the run), [`AllocatorTrim::tighten`] fixes the mmap threshold at 4 MiB (large
+/// arrays are mapped and unmapped, not kept) and [`AllocatorTrim::tick`] calls `malloc_trim`
+/// every [`TRIM_EVERY`] parse groups or written pieces: 503 MiB, for a few percent of run
+/// time. A run that fits in memory is left alone (the tuning costs it about 10%, see
+/// DESIGN.md, "Memory"). Elsewhere than glibc this does nothing.
+#[derive(Default)]
+struct AllocatorTrim {
+    ticks: usize,
+    tight: bool,
+}
 
 /// Calls of [`AllocatorTrim::tick`] between two `malloc_trim`s.
 const TRIM_EVERY: usize = 16;
 
 impl AllocatorTrim {
-    fn new() -> Self {
+    fn tighten(&mut self) {
+        if self.tight {
+            return;
+        }
+        self.tight = true;
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only tunes the allocator; called before the run allocates much.
+        // SAFETY: mallopt only tunes the allocator.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         }
-        AllocatorTrim(0)
     }
 
     fn tick(&mut self) {
-        self.0 += 1;
-        if self.0.is_multiple_of(TRIM_EVERY) {
+        if !self.tight {
+            return;
+        }
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(TRIM_EVERY) {
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
             unsafe {
@@ -504,7 +516,8 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let mut sorter = ExternalSort::try_new(sort_opts, spill.clone(), &memory)?;
     let mut tracker = schema::SchemaTracker::new(table_data_schema.as_ref())?;
     let mut in_flight = memory.reservation("parsing");
-    let mut trim = AllocatorTrim::new();
+    let mut trim = AllocatorTrim::default();
+    let stats = sorter.stats();
     let qdir = job
         .output
         .quarantine_dir
@@ -563,6 +576,9 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 sorter.push(b)?;
             }
             in_flight.free();
+            if SortStats::get(&stats.spilled_runs) > 0 {
+                trim.tighten();
+            }
             trim.tick();
             let stored = if mapped {
                 chunker.bytes_read
@@ -650,7 +666,6 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         fields.push(Arc::new(Field::new(&p.name, DataType::Utf8, true)));
         sort_schema = Arc::new(Schema::new(fields));
     }
-    let stats = sorter.stats();
     let mut sorted = sorter.finish(&sort_schema)?;
     failpoint("after-sort");
     report.columns = unified.fields().len() as u64;
@@ -684,6 +699,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let mut written: Vec<(WrittenSegment, Option<String>, FileStatsAccumulator)> = Vec::new();
     let mut open: Option<OpenSegment> = None;
     let run_id = report.run_id.clone();
+    let spilled = SortStats::get(&stats.spilled_runs) > 0;
     let mut consume = |batch: RecordBatch| -> Result<()> {
         for (part, range) in split_partitions(&batch, partition.is_some()) {
             let mut at = range.start;
@@ -715,7 +731,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                         pending_rows: 0,
                         rows: 0,
                         held: memory.reservation("segment batches"),
-                        trim: AllocatorTrim(0),
+                        trim: AllocatorTrim {
+                            ticks: 0,
+                            tight: spilled,
+                        },
                     });
                 }
                 let o = open.as_mut().expect("opened");
