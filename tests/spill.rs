@@ -171,7 +171,17 @@ fn keys_mode_keeps_the_first_occurrence_when_spilled() {
 fn spill_files_are_removed_after_failure_and_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     json_input(dir.path(), 20_000);
-    let spill_args = ["--run-bytes", "256KiB", "--memory", "200MiB"];
+    // runs the job with many small spilled runs
+    let spilling_run = |job: &Path, envs: &[(&str, &str)]| {
+        let args = [
+            "run",
+            job.to_str().unwrap(),
+            "--no-progress",
+            "--run-bytes",
+            "256KiB",
+        ];
+        cli(&[&args[..], &["--memory", "200MiB"]].concat(), envs)
+    };
 
     // failure after spilling: the sort column does not exist (found at the end of the input)
     let job = write_job(
@@ -179,14 +189,7 @@ fn spill_files_are_removed_after_failure_and_after_a_crash() {
         "bad.toml",
         &common::job_text(&["events.jsonl"], "json", "bad", &["no_such_column"], ""),
     );
-    let out = cli(
-        &[
-            &["run", job.to_str().unwrap(), "--no-progress"][..],
-            &spill_args[..],
-        ]
-        .concat(),
-        &[],
-    );
+    let out = spilling_run(&job, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no_such_column"), "{}", stderr(&out));
     let table = dir.path().join("bad");
@@ -201,14 +204,7 @@ fn spill_files_are_removed_after_failure_and_after_a_crash() {
         "crash.toml",
         &common::job_text(&["events.jsonl"], "json", "crash", &["event"], ""),
     );
-    let out = cli(
-        &[
-            &["run", job.to_str().unwrap(), "--no-progress"][..],
-            &spill_args[..],
-        ]
-        .concat(),
-        &[("COMPACTOR_FAILPOINT", "after-sort")],
-    );
+    let out = spilling_run(&job, &[("COMPACTOR_FAILPOINT", "after-sort")]);
     assert!(!out.status.success());
     let table = dir.path().join("crash");
     let left = spill_dirs(&table);

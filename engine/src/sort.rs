@@ -1346,15 +1346,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_mode_with_the_key_column_appearing_late() {
-        // Runs spilled before the key column exists hold one (null) key: its first row stays.
+    /// A sort by `by` that spills every batch it is given (runs of 1 byte), under a fresh
+    /// temporary directory, with the test `conform`.
+    fn spilling_sort(
+        by: &str,
+        mode: DedupMode,
+    ) -> (tempfile::TempDir, Arc<MemoryPool>, ExternalSort) {
         let tmp = tempfile::tempdir().unwrap();
         let pool = MemoryPool::new(1 << 30);
         let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
-        let mut opts = SortOptions::new(vec!["b".into()], DedupMode::Keys(vec!["a".into()]), 1);
+        let mut opts = SortOptions::new(vec![by.into()], mode, 1);
         opts.conform = conform();
-        let mut op = ExternalSort::try_new(opts, spill, &pool).unwrap();
+        let op = ExternalSort::try_new(opts, spill, &pool).unwrap();
+        (tmp, pool, op)
+    }
+
+    #[test]
+    fn keys_mode_with_the_key_column_appearing_late() {
+        // Runs spilled before the key column exists hold one (null) key: its first row stays.
+        let (_tmp, pool, mut op) = spilling_sort("b", DedupMode::Keys(vec!["a".into()]));
         let only_b = |v: Vec<&str>| {
             let s = Arc::new(Schema::new(vec![Field::new("b", DataType::Utf8, true)]));
             RecordBatch::try_new(s, vec![Arc::new(StringArray::from(v))]).unwrap()
@@ -1392,12 +1402,7 @@ mod tests {
     #[test]
     fn runs_written_before_a_type_widened_are_resorted() {
         // `a` is an int in the first batches and a string later: 10 < 9 as strings.
-        let tmp = tempfile::tempdir().unwrap();
-        let pool = MemoryPool::new(1 << 30);
-        let spill = SpillManager::new(&SpillConfig::new(tmp.path())).unwrap();
-        let mut opts = SortOptions::new(vec!["a".into()], DedupMode::Exact, 1);
-        opts.conform = conform();
-        let mut op = ExternalSort::try_new(opts, spill, &pool).unwrap();
+        let (_tmp, pool, mut op) = spilling_sort("a", DedupMode::Exact);
         let ints = |v: Vec<i64>| {
             let s = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
             RecordBatch::try_new(s, vec![Arc::new(Int64Array::from(v))]).unwrap()
