@@ -134,8 +134,6 @@ impl SortOptions {
 /// Counters of a sort, shared with its output stream (final once the stream is exhausted).
 #[derive(Debug, Default)]
 pub struct SortStats {
-    /// Rows pushed.
-    pub rows_in: AtomicU64,
     /// Rows dropped as duplicates.
     pub duplicates: AtomicU64,
     /// Sorted runs written to disk (merge passes included).
@@ -1113,7 +1111,6 @@ impl ExternalSort {
     /// (more columns, wider types), never narrower.
     pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
         let n = batch.num_rows() as u64;
-        SortStats::add(&self.stats.rows_in, n);
         let batch = if self.second.is_some() {
             if find(&batch.schema(), SEQ_COLUMN).is_some() {
                 return Err(EngineError::Plan(format!(
