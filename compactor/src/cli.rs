@@ -257,12 +257,15 @@ fn infer(paths: &[String], format: Format, max_bytes: usize) -> Result<()> {
     let mut schemas = Vec::new();
     let (mut lines, mut rejected) = (0u64, 0u64);
     for path in input::discover(paths).context(UsageError)? {
-        let f = input::fingerprint(&path)?;
-        let (src, _) = input::open(&f, u64::MAX, Default::default())?;
-        let mut chunker =
-            input::Chunker::new(src, job::DEFAULT_CHUNK_BYTES, opts.limits.max_line_bytes);
+        let f = input::stat(&path)?;
+        let opened = input::open(&f, u64::MAX, Default::default())?;
+        let mut chunker = input::Chunker::new(
+            opened.source,
+            job::DEFAULT_CHUNK_BYTES,
+            opts.limits.max_line_bytes,
+        );
         while let Some(c) = chunker.next_chunk()? {
-            let p = parse_chunk(&opts, c.bytes(), c.first_line)?;
+            let p = parse_chunk(&opts, c.bytes(), 1)?;
             lines += p.lines;
             rejected += p.rejects.len() as u64;
             schemas.push(p.batch.schema());

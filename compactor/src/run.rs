@@ -3,9 +3,11 @@
 //! # Algorithm
 //! 1. Lock the table (`_compactor/lock`), so two runs never interleave; clean up what a crashed
 //!    run left (segments named in `_compactor/pending/*` that no snapshot references).
-//! 2. Find the inputs; fingerprint them; drop those the table's ledger says were consumed.
+//! 2. Find the inputs; drop those the table's ledger says were consumed (by size, then, for a
+//!    file whose size matches, by content hash).
 //! 3. Cut each input into chunks and parse groups of chunks in parallel (rayon), in input
-//!    order. Rejected lines go to the quarantine file. Each batch widens the run's schema
+//!    order, hashing the file beside them for the ledger. Rejected lines go to the quarantine
+//!    file, numbered from each chunk's parsed line count. Each batch widens the run's schema
 //!    (`SchemaTracker`), is conformed to it and pushed into the engine's `ExternalSort`, which
 //!    spills sorted runs to disk when its share of the memory budget is full.
 //! 4. Fail without committing if the rejected share is above `max_rejected_share`.
@@ -380,13 +382,22 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     // 2. inputs
     let mut inputs: Vec<InputFile> = Vec::new();
     for path in input::discover(&job.input.paths)? {
-        let f = input::fingerprint(&path)?;
+        let mut f = input::stat(&path)?;
         let key = f.display();
         if !f.is_stdin() {
-            if let Some(earlier) = inputs
-                .iter()
-                .find(|i| i.size == f.size && i.fingerprint == f.fingerprint)
-            {
+            // Content decides only between files of one size: hash now only then (the rest
+            // are hashed as they are read).
+            let size = f.size;
+            let same_size = move |i: &InputFile| !i.is_stdin() && i.size == size;
+            if ledger.files.iter().any(|e| e.size == f.size) || inputs.iter().any(same_size) {
+                f.hash()?;
+                for i in inputs.iter_mut().filter(|i| same_size(i)) {
+                    i.hash()?;
+                }
+            }
+            if let Some(earlier) = inputs.iter().find(|i| {
+                f.fingerprint.is_some() && i.size == f.size && i.fingerprint == f.fingerprint
+            }) {
                 tracing::warn!(
                     "skipping {key}: same content as {}, read in this run",
                     earlier.display()
@@ -394,7 +405,11 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 report.files_skipped += 1;
                 continue;
             }
-            if let Some(e) = ledger.consumed(f.size, &f.fingerprint) {
+            if let Some(e) = f
+                .fingerprint
+                .as_deref()
+                .and_then(|h| ledger.consumed(f.size, h))
+            {
                 if e.path != key {
                     tracing::info!(
                         "skipping {key}: same content as {} consumed in version {}",
@@ -526,12 +541,19 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let mut quarantine = Quarantine::new(qdir.join(format!("{}.jsonl", report.run_id)));
     let progress = Progress::new(opts.progress, report.bytes_in);
     let mut done_bytes = 0u64;
-    for file in &inputs {
+    for file in inputs.iter_mut() {
         tracing::info!("reading {} ({} bytes)", file.display(), file.size);
         let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (source, _) = input::open(file, job.limits.max_decompressed_bytes, consumed.clone())?;
-        let mapped = matches!(source, input::Source::Mapped(_));
-        let mut chunker = Chunker::new(source, DEFAULT_CHUNK_BYTES, job.limits.max_line_bytes);
+        let opened = input::open(file, job.limits.max_decompressed_bytes, consumed.clone())?;
+        let mapped = matches!(opened.source, input::Source::Mapped(_));
+        let hash = opened.hash;
+        let mut chunker = Chunker::new(
+            opened.source,
+            DEFAULT_CHUNK_BYTES,
+            job.limits.max_line_bytes,
+        );
+        // 1-based number of the next chunk's first line
+        let mut next_line = 1u64;
         loop {
             let mut chunks = Vec::with_capacity(group);
             while chunks.len() < group {
@@ -548,13 +570,24 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             }
             let text: usize = chunks.iter().map(|c| c.bytes().len()).sum();
             in_flight.try_resize(text * 3)?;
-            let parsed: Vec<compactor_formats::Result<ParsedChunk>> = chunks
-                .par_iter()
-                .map(|c| parse_chunk(&parse_opts, c.bytes(), c.first_line))
-                .collect();
+            // Chunks are parsed numbering their lines from 1 (line counts come from the
+            // parser); the file is hashed beside them (mapped inputs; streams hash as read).
+            let (parsed, ()) = rayon::join(
+                || -> Vec<compactor_formats::Result<ParsedChunk>> {
+                    chunks
+                        .par_iter()
+                        .map(|c| parse_chunk(&parse_opts, c.bytes(), 1))
+                        .collect()
+                },
+                || hash.advance_mapped(&chunks),
+            );
             drop(chunks);
             for p in parsed {
-                let p = p?;
+                let mut p = p?;
+                for r in &mut p.rejects {
+                    r.line += next_line - 1;
+                }
+                next_line += p.lines;
                 report.lines_in += p.lines;
                 report.rejected += p.rejects.len() as u64;
                 quarantine.write(&file.display(), &p.rejects)?;
@@ -588,6 +621,14 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             progress.set(done_bytes + stored.min(file.size));
         }
         report.bytes_decoded += chunker.bytes_read;
+        drop(chunker);
+        if !file.is_stdin() {
+            let read = hash.finish();
+            if file.fingerprint.is_some() && read != file.fingerprint {
+                bail!("{} changed while it was being read (is it still being written?); nothing was committed", file.display());
+            }
+            file.fingerprint = read;
+        }
         done_bytes += file.size;
         progress.set(done_bytes);
     }
@@ -773,7 +814,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                         return;
                     }
                 })?;
-            for queued in rx {
+            while let Some(queued) = next_queued(&rx) {
                 let (batch, reserved) = queued?;
                 consume(batch)?;
                 drop(reserved);
@@ -818,7 +859,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         new_ledger.files.push(LedgerEntry {
             path,
             size: f.size,
-            xxh3: f.fingerprint.clone(),
+            xxh3: f
+                .fingerprint
+                .clone()
+                .context("internal error: an input was not hashed")?,
             version: next_version,
         });
     }
@@ -846,6 +890,49 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     drop(spill);
     report.reserved_at_end = memory.used() as u64;
     Ok(report)
+}
+
+/// The next item of a queue read by a rayon worker; `None` once the queue is closed and empty.
+/// While the queue is empty the worker runs the pool's pending jobs (the producer's work is
+/// among them) instead of blocking: a blocked worker is a core the producer cannot use.
+fn next_queued<T>(rx: &crossbeam::channel::Receiver<T>) -> Option<T> {
+    use crossbeam::channel::{RecvTimeoutError, TryRecvError};
+    loop {
+        match rx.try_recv() {
+            Ok(item) => return Some(item),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            continue;
+        }
+        match rx.recv_timeout(std::time::Duration::from_micros(100)) {
+            Ok(item) => return Some(item),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Concatenates batches of one schema, a column per task.
+fn concat_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    if let [one] = batches {
+        return Ok(one.clone());
+    }
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let columns = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow_select::concat::concat(&arrays)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &opts,
+    )?)
 }
 
 /// Rows handed to the Parquet column writers at once: large enough that each column's
@@ -888,7 +975,7 @@ impl OpenSegment {
         let schema = self.pending[0].schema();
         // the concatenated copy, until the pieces are dropped
         self.held.try_grow(self.held.size())?;
-        let batch = arrow_select::concat::concat_batches(&schema, &self.pending)?;
+        let batch = concat_parallel(&schema, &self.pending)?;
         self.pending.clear();
         self.pending_rows = 0;
         // Statistics are collected while the columns are encoded.

@@ -15,7 +15,8 @@
 //!
 //! - **Sort-key encoding** is arrow's [`arrow_row::RowConverter`]: every row becomes one byte
 //!   string, and byte order (`memcmp`) is the row order. The kernels below only see those
-//!   [`Rows`].
+//!   [`Rows`], through [`RowSet`]: one `Rows`, or [`RowParts`], several encoded in parallel
+//!   and indexed as one (copying them into one `Rows` would be a serial pass over every byte).
 //! - [`sort_row_indices`] is an MSD (most significant digit first) sort with 8-byte digits.
 //!   Each index becomes a `u128` key `digit << 64 | digit_len << 32 | index`, where `digit` is
 //!   the next 8 bytes of the row read big-endian (zero-padded past the end) and
@@ -121,6 +122,70 @@ fn sort_keys(keys: &mut [u128]) {
     }
 }
 
+/// Encoded rows read by index: the kernels' view of [`Rows`].
+pub trait RowSet: Sync {
+    /// Number of rows.
+    fn num_rows(&self) -> usize;
+    /// The encoded bytes of row `i`.
+    fn bytes(&self, i: usize) -> &[u8];
+}
+
+impl RowSet for Rows {
+    fn num_rows(&self) -> usize {
+        Rows::num_rows(self)
+    }
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> &[u8] {
+        self.row(i).data()
+    }
+}
+
+/// Several [`Rows`] (encoded apart, e.g. in parallel) indexed as one: row `i` of the whole is
+/// row `i - start` of the part that holds it.
+#[derive(Debug)]
+pub struct RowParts {
+    parts: Vec<Rows>,
+    /// The first whole-set index of each part.
+    starts: Vec<usize>,
+    rows: usize,
+}
+
+impl RowParts {
+    /// The parts, in order.
+    pub fn new(parts: Vec<Rows>) -> Self {
+        let mut starts = Vec::with_capacity(parts.len());
+        let mut rows = 0;
+        for p in &parts {
+            starts.push(rows);
+            rows += p.num_rows();
+        }
+        RowParts {
+            parts,
+            starts,
+            rows,
+        }
+    }
+
+    /// Bytes held, as [`Rows::size`].
+    pub fn size(&self) -> usize {
+        self.parts.iter().map(Rows::size).sum()
+    }
+}
+
+impl RowSet for RowParts {
+    fn num_rows(&self) -> usize {
+        self.rows
+    }
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> &[u8] {
+        if let [one] = self.parts.as_slice() {
+            return one.row(i).data();
+        }
+        let p = self.starts.partition_point(|&s| s <= i) - 1;
+        self.parts[p].row(i - self.starts[p]).data()
+    }
+}
+
 /// Sorts `indices` (row positions into `rows`) by encoded row bytes, ties by position, in
 /// parallel on the current rayon pool.
 ///
@@ -131,7 +196,7 @@ fn sort_keys(keys: &mut [u128]) {
 /// # Panics
 ///
 /// Panics if an index is out of bounds for `rows`.
-pub fn sort_row_indices(rows: &Rows, indices: &mut [u32]) {
+pub fn sort_row_indices<R: RowSet + ?Sized>(rows: &R, indices: &mut [u32]) {
     if indices.len() < 2 {
         return;
     }
@@ -139,7 +204,7 @@ pub fn sort_row_indices(rows: &Rows, indices: &mut [u32]) {
     indices
         .par_iter()
         .with_min_len(4096)
-        .map(|&i| sort_key(rows.row(i as usize).data(), 0, i))
+        .map(|&i| sort_key(rows.bytes(i as usize), 0, i))
         .collect_into_vec(&mut keys);
     sort_keys(&mut keys);
     refine(rows, &mut keys, 8, 1);
@@ -152,7 +217,7 @@ pub fn sort_row_indices(rows: &Rows, indices: &mut [u32]) {
 
 /// `keys` are sorted by the digit that ends at byte `offset`; sorts every group of equal
 /// digits whose rows continue past `offset` by the rest of their bytes.
-fn refine(rows: &Rows, keys: &mut [u128], offset: usize, depth: usize) {
+fn refine<R: RowSet + ?Sized>(rows: &R, keys: &mut [u128], offset: usize, depth: usize) {
     keys.par_chunk_by_mut(|a, b| key_group(*a) == key_group(*b))
         .for_each(|group| {
             // digit_len < 8: the rows end inside this digit, so the group is all equal rows,
@@ -164,15 +229,15 @@ fn refine(rows: &Rows, keys: &mut [u128], offset: usize, depth: usize) {
                 // Every row in the group is at least `offset` bytes long.
                 group.sort_unstable_by(|&a, &b| {
                     let (ia, ib) = (key_index(a), key_index(b));
-                    let ra = &rows.row(ia as usize).data()[offset..];
-                    let rb = &rows.row(ib as usize).data()[offset..];
+                    let ra = &rows.bytes(ia as usize)[offset..];
+                    let rb = &rows.bytes(ib as usize)[offset..];
                     ra.cmp(rb).then(ia.cmp(&ib))
                 });
                 return;
             }
             let rekey = |key: &mut u128| {
                 let i = key_index(*key);
-                *key = sort_key(rows.row(i as usize).data(), offset, i);
+                *key = sort_key(rows.bytes(i as usize), offset, i);
             };
             if group.len() >= PAR_GROUP {
                 group.par_iter_mut().with_min_len(4096).for_each(rekey);
@@ -191,10 +256,10 @@ fn refine(rows: &Rows, keys: &mut [u128], offset: usize, depth: usize) {
 /// The plain comparison sort that [`sort_row_indices`] replaces: the same result, but every
 /// comparison dereferences both rows. Kept as the baseline for the benchmarks and as the test
 /// oracle.
-pub fn sort_row_indices_comparison(rows: &Rows, indices: &mut [u32]) {
+pub fn sort_row_indices_comparison<R: RowSet + ?Sized>(rows: &R, indices: &mut [u32]) {
     indices.par_sort_unstable_by(|&a, &b| {
-        rows.row(a as usize)
-            .cmp(&rows.row(b as usize))
+        rows.bytes(a as usize)
+            .cmp(rows.bytes(b as usize))
             .then(a.cmp(&b))
     });
 }
@@ -215,7 +280,7 @@ const DEDUP_CHUNK: usize = 8 * 1024;
 /// # Panics
 ///
 /// Panics if an index is out of bounds for `rows`.
-pub fn dedup_sorted(rows: &Rows, indices: &mut Vec<u32>) -> usize {
+pub fn dedup_sorted<R: RowSet + ?Sized>(rows: &R, indices: &mut Vec<u32>) -> usize {
     let n = indices.len();
     if n < 2 {
         return 0;
@@ -228,11 +293,9 @@ pub fn dedup_sorted(rows: &Rows, indices: &mut Vec<u32>) -> usize {
         .enumerate()
         .for_each(|(chunk, keep)| {
             let start = chunk * DEDUP_CHUNK;
-            let mut prev = start
-                .checked_sub(1)
-                .map(|p| rows.row(idx[p] as usize).data());
+            let mut prev = start.checked_sub(1).map(|p| rows.bytes(idx[p] as usize));
             for (k, &i) in keep.iter_mut().zip(&idx[start..]) {
-                let cur = rows.row(i as usize).data();
+                let cur = rows.bytes(i as usize);
                 *k = prev != Some(cur);
                 prev = Some(cur);
             }

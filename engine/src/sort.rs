@@ -47,7 +47,7 @@ use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use crate::kernels;
+use crate::kernels::{self, RowParts, RowSet};
 use crate::memory::{MemoryPool, MemoryReservation};
 use crate::spill::{SpillFile, SpillManager};
 use crate::{EngineError, Result};
@@ -212,16 +212,16 @@ impl Plan {
 
 /// Row encodings of a set of batches, for ordering and for equality.
 struct Encoded {
-    order: Rows,
-    equal: Option<Rows>,
+    order: RowParts,
+    equal: Option<RowParts>,
 }
 
 impl Encoded {
     fn size(&self) -> usize {
-        self.order.size() + self.equal.as_ref().map_or(0, Rows::size)
+        self.order.size() + self.equal.as_ref().map_or(0, RowParts::size)
     }
     /// The rows that decide equality.
-    fn eq_rows(&self) -> &Rows {
+    fn eq_rows(&self) -> &RowParts {
         self.equal.as_ref().unwrap_or(&self.order)
     }
 }
@@ -253,12 +253,11 @@ impl Encoders {
     }
 
     /// Encodes `batches`, in parallel: contiguous groups of batches are encoded on separate
-    /// threads, then copied into one `Rows` in order (the copy is a `memcpy` per row, far
-    /// cheaper than encoding).
+    /// threads into the parts of a [`RowParts`].
     fn encode(&self, batches: &[RecordBatch]) -> Result<Encoded> {
         let groups = (rayon::current_num_threads() * 2).min(batches.len()).max(1);
         let per = batches.len().div_ceil(groups).max(1);
-        let rows = |(conv, cols): &(RowConverter, Vec<usize>)| -> Result<Rows> {
+        let rows = |(conv, cols): &(RowConverter, Vec<usize>)| -> Result<RowParts> {
             let encode_group = |group: &[RecordBatch]| -> Result<Rows> {
                 let mut rows = conv.empty_rows(0, 0);
                 for b in group {
@@ -268,21 +267,13 @@ impl Encoders {
                 Ok(rows)
             };
             if groups == 1 {
-                return encode_group(batches);
+                return Ok(RowParts::new(vec![encode_group(batches)?]));
             }
             let parts: Vec<Rows> = batches
                 .par_chunks(per)
                 .map(encode_group)
                 .collect::<Result<_>>()?;
-            let n = parts.iter().map(Rows::num_rows).sum();
-            let bytes = parts.iter().map(|r| r.size()).sum();
-            let mut rows = conv.empty_rows(n, bytes);
-            for part in parts {
-                for r in part.iter() {
-                    rows.push(r);
-                }
-            }
-            Ok(rows)
+            Ok(RowParts::new(parts))
         };
         Ok(Encoded {
             order: rows(&self.order)?,
@@ -791,7 +782,7 @@ impl Merge {
                 reader,
                 batch: 0,
                 enc: Encoded {
-                    order: m.encoders.order.0.empty_rows(0, 0),
+                    order: RowParts::new(Vec::new()),
                     equal: None,
                 },
                 pos: 0,
@@ -811,7 +802,7 @@ impl Merge {
 
     fn less(&self, a: usize, b: usize) -> bool {
         let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
-        match ca.enc.order.row(ca.pos).cmp(&cb.enc.order.row(cb.pos)) {
+        match ca.enc.order.bytes(ca.pos).cmp(cb.enc.order.bytes(cb.pos)) {
             std::cmp::Ordering::Equal => a < b,
             o => o == std::cmp::Ordering::Less,
         }
@@ -853,14 +844,14 @@ impl Merge {
         while self.pending.len() < self.batch_rows {
             let Some(&top) = self.heap.first() else { break };
             let c = &self.cursors[top];
-            let row = c.enc.eq_rows().row(c.pos);
-            let dup = self.dedup && self.has_last && row.as_ref() == self.last.as_slice();
+            let row = c.enc.eq_rows().bytes(c.pos);
+            let dup = self.dedup && self.has_last && row == self.last.as_slice();
             if dup {
                 SortStats::add(&self.stats.duplicates, 1);
             } else {
                 if self.dedup {
                     self.last.clear();
-                    self.last.extend_from_slice(row.as_ref());
+                    self.last.extend_from_slice(row);
                     self.has_last = true;
                 }
                 self.pending.push((c.batch, c.pos));
