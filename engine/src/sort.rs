@@ -10,7 +10,8 @@
 //! # Algorithm
 //! 1. `push` buffers batches against the memory budget ([`crate::MemoryPool`]). When the buffer
 //!    reaches `run_bytes`, or the budget refuses more, the buffer becomes a *sorted run*:
-//!    encode the order columns with Arrow's row format (one `memcmp` per comparison), sort the
+//!    encode the order columns with Arrow's row format (one `memcmp` per comparison; long,
+//!    repetitive strings first replaced by their ranks in the run, see `encode_ranked`), sort the
 //!    row indices ([`crate::kernels::sort_row_indices`]), drop rows equal to their predecessor,
 //!    and write the survivors to a spill file ([`crate::spill`]) in small batches. With more
 //!    than one thread the file is written by a thread of its own while the caller parses on
@@ -42,6 +43,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
@@ -255,31 +257,164 @@ impl Encoders {
     /// Encodes `batches`, in parallel: contiguous groups of batches are encoded on separate
     /// threads into the parts of a [`RowParts`].
     fn encode(&self, batches: &[RecordBatch]) -> Result<Encoded> {
-        let groups = (rayon::current_num_threads() * 2).min(batches.len()).max(1);
-        let per = batches.len().div_ceil(groups).max(1);
-        let rows = |(conv, cols): &(RowConverter, Vec<usize>)| -> Result<RowParts> {
-            let encode_group = |group: &[RecordBatch]| -> Result<Rows> {
-                let mut rows = conv.empty_rows(0, 0);
-                for b in group {
-                    let arrays: Vec<ArrayRef> = cols.iter().map(|&i| b.column(i).clone()).collect();
-                    conv.append(&mut rows, &arrays)?;
-                }
-                Ok(rows)
-            };
-            if groups == 1 {
-                return Ok(RowParts::new(vec![encode_group(batches)?]));
-            }
-            let parts: Vec<Rows> = batches
-                .par_chunks(per)
-                .map(encode_group)
-                .collect::<Result<_>>()?;
-            Ok(RowParts::new(parts))
+        let plain = |(conv, cols): &(RowConverter, Vec<usize>)| {
+            encode_parts(conv, batches.len(), |b| {
+                cols.iter().map(|&i| batches[b].column(i).clone()).collect()
+            })
         };
         Ok(Encoded {
-            order: rows(&self.order)?,
-            equal: self.equal.as_ref().map(rows).transpose()?,
+            order: plain(&self.order)?,
+            equal: self.equal.as_ref().map(plain).transpose()?,
         })
     }
+}
+
+/// Encodes batches `0..n` (their columns given by `columns`) with `conv`: contiguous groups
+/// of batches on separate threads, each into a part of the [`RowParts`].
+fn encode_parts(
+    conv: &RowConverter,
+    n: usize,
+    columns: impl Fn(usize) -> Vec<ArrayRef> + Sync,
+) -> Result<RowParts> {
+    let groups = (rayon::current_num_threads() * 2).min(n).max(1);
+    let per = n.div_ceil(groups).max(1);
+    let encode_group = |group: std::ops::Range<usize>| -> Result<Rows> {
+        let mut rows = conv.empty_rows(0, 0);
+        for b in group {
+            conv.append(&mut rows, &columns(b))?;
+        }
+        Ok(rows)
+    };
+    if groups == 1 {
+        return Ok(RowParts::new(vec![encode_group(0..n)?]));
+    }
+    let parts: Vec<Rows> = (0..groups)
+        .into_par_iter()
+        .map(|g| encode_group(g * per..((g + 1) * per).min(n)))
+        .collect::<Result<_>>()?;
+    Ok(RowParts::new(parts))
+}
+
+/// A string order column is replaced by dense ranks when a sample of its values has at most
+/// one distinct value in this many...
+const RANK_MAX_DISTINCT_SHARE: usize = 8;
+/// ...and its values are at least this long on average (bytes): shorter ones are settled by
+/// the sort's first digits anyway.
+const RANK_MIN_AVG_LEN: usize = 12;
+/// Values sampled from the first batch to decide.
+const RANK_SAMPLE: usize = 4096;
+
+impl Encoders {
+    /// [`Encoders::encode`] for sorting one run in memory. Long, repetitive string columns of
+    /// the order (user agents, referers, paths) are first replaced by their dense ranks among
+    /// the run's distinct values: the same order and the same equalities (ranks follow byte
+    /// order, nulls stay null and first), but a 4-byte value instead of a long byte string that
+    /// the sort would otherwise compare digit by digit, in row after row that share it. Ranks
+    /// mean nothing outside the run, so runs are merged on the plain encoding.
+    fn encode_ranked(&self, batches: &[RecordBatch]) -> Result<Encoded> {
+        let Some(first) = batches.first() else {
+            return self.encode(batches);
+        };
+        let (_, cols) = &self.order;
+        let ranked: Vec<Option<Vec<ArrayRef>>> = cols
+            .par_iter()
+            .map(|&c| worth_ranking(batches, c).then(|| rank_strings(batches, c)))
+            .collect();
+        if ranked.iter().all(Option::is_none) {
+            return self.encode(batches);
+        }
+        let fields = cols
+            .iter()
+            .zip(&ranked)
+            .map(|(&c, r)| {
+                SortField::new(match r {
+                    Some(_) => DataType::UInt32,
+                    None => first.schema().field(c).data_type().clone(),
+                })
+            })
+            .collect();
+        let conv = RowConverter::new(fields)?;
+        let order = encode_parts(&conv, batches.len(), |b| {
+            cols.iter()
+                .zip(&ranked)
+                .map(|(&c, r)| match r {
+                    Some(ranks) => ranks[b].clone(),
+                    None => batches[b].column(c).clone(),
+                })
+                .collect()
+        })?;
+        let equal = match &self.equal {
+            Some((conv, cols)) => Some(encode_parts(conv, batches.len(), |b| {
+                cols.iter().map(|&i| batches[b].column(i).clone()).collect()
+            })?),
+            None => None,
+        };
+        Ok(Encoded { order, equal })
+    }
+}
+
+/// Whether string column `col` looks worth ranking (see [`Encoders::encode_ranked`]), from
+/// its first values (up to [`RANK_SAMPLE`]).
+fn worth_ranking(batches: &[RecordBatch], col: usize) -> bool {
+    let mut distinct: std::collections::HashSet<&str, xxhash_rust::xxh3::Xxh3Builder> =
+        Default::default();
+    let (mut n, mut bytes) = (0, 0);
+    for b in batches {
+        let Some(a) = b.column(col).as_string_opt::<i32>() else {
+            return false;
+        };
+        let take = a.len().min(RANK_SAMPLE - n);
+        let offsets = &a.value_offsets()[..take + 1];
+        bytes += (offsets[take] - offsets[0]) as usize;
+        distinct.extend((0..take).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+        n += take;
+        if n == RANK_SAMPLE {
+            break;
+        }
+    }
+    n > 0 && bytes >= RANK_MIN_AVG_LEN * n && distinct.len() * RANK_MAX_DISTINCT_SHARE <= n
+}
+
+/// The dense, byte-ordered ranks of string column `col` across `batches`: one `UInt32` array
+/// per batch, null where the value is null.
+fn rank_strings(batches: &[RecordBatch], col: usize) -> Vec<ArrayRef> {
+    type Map<'a> = std::collections::HashMap<&'a [u8], u32, xxhash_rust::xxh3::Xxh3Builder>;
+    // Per batch, in parallel: its distinct values and each row's local id.
+    let locals: Vec<(Vec<&[u8]>, Vec<u32>)> = batches
+        .par_iter()
+        .map(|b| {
+            let a = b.column(col).as_string::<i32>();
+            let mut map = Map::default();
+            let mut distinct = Vec::new();
+            let ids = (0..a.len())
+                .map(|i| {
+                    // a null's id is never read (the rank array is null there)
+                    let v = a.value(i).as_bytes();
+                    *map.entry(v).or_insert_with(|| {
+                        distinct.push(v);
+                        distinct.len() as u32 - 1
+                    })
+                })
+                .collect();
+            (distinct, ids)
+        })
+        .collect();
+    let mut all: Vec<&[u8]> = locals.iter().flat_map(|(d, _)| d.iter().copied()).collect();
+    all.par_sort_unstable();
+    all.dedup();
+    batches
+        .par_iter()
+        .zip(&locals)
+        .map(|(b, (distinct, ids))| {
+            let rank: Vec<u32> = distinct
+                .iter()
+                .map(|v| all.binary_search(v).expect("collected above") as u32)
+                .collect();
+            let values: Vec<u32> = ids.iter().map(|&id| rank[id as usize]).collect();
+            let nulls = b.column(col).logical_nulls();
+            Arc::new(arrow_array::UInt32Array::new(values.into(), nulls)) as ArrayRef
+        })
+        .collect()
 }
 
 /// Global row index -> (batch, row) for `interleave`.
@@ -442,7 +577,7 @@ impl Stage {
             1
         };
         scratch.try_grow(factor * (data + 8 * n * schema.fields().len()) + 4 * n)?;
-        let enc = Encoders::new(&self.plan, schema)?.encode(&batches)?;
+        let enc = Encoders::new(&self.plan, schema)?.encode_ranked(&batches)?;
         if n > u32::MAX as usize {
             return Err(EngineError::Plan(format!(
                 "{n} rows in one sorted run exceed 4 billion; lower the memory budget's run size"
@@ -1292,14 +1427,67 @@ mod tests {
         expect
     }
 
+    /// Short strings, or long repetitive ones (which the in-memory run sort replaces by ranks,
+    /// see `encode_ranked`; `ranked_strings_sort_like_plain_ones` checks that it does).
     fn data_strategy() -> impl Strategy<Value = Vec<Row>> {
-        proptest::collection::vec(
-            (
-                proptest::option::of(0i64..6),
-                proptest::option::of("[ab]{0,3}"),
+        prop_oneof![
+            proptest::collection::vec(
+                (
+                    proptest::option::of(0i64..6),
+                    proptest::option::of("[ab]{0,3}"),
+                ),
+                0..300,
             ),
-            0..300,
-        )
+            proptest::collection::vec(
+                (
+                    proptest::option::of(0i64..6),
+                    proptest::option::weighted(0.9, "(x{20}|y{30}|x{19}y)[ab]?"),
+                ),
+                0..300,
+            ),
+        ]
+    }
+
+    #[test]
+    fn ranked_strings_sort_like_plain_ones() {
+        let data: Vec<Row> = (0..500i64)
+            .map(|i| {
+                let s = [
+                    "Mozilla/5.0 (X11; Linux)",
+                    "Mozilla/5.0 (X11; Linux) Gecko",
+                    "",
+                ];
+                (
+                    Some(i % 7),
+                    (i % 11 != 0).then(|| s[(i * 7 % 3) as usize].to_string()),
+                )
+            })
+            .collect();
+        let batches: Vec<RecordBatch> = data.chunks(64).map(batch).collect();
+        assert!(worth_ranking(&batches, 1), "the test data must be ranked");
+        assert!(!worth_ranking(&batches, 0), "an int column is not");
+        let plan = Plan {
+            lead: vec!["b".into()],
+            rest: true,
+            equal: Equal::All,
+        };
+        let enc = Encoders::new(&plan, &schema()).unwrap();
+        let (plain, ranked) = (
+            enc.encode(&batches).unwrap(),
+            enc.encode_ranked(&batches).unwrap(),
+        );
+        assert!(
+            ranked.order.size() < plain.order.size(),
+            "ranks are shorter"
+        );
+        let order = |rows: &RowParts| {
+            let mut idx: Vec<u32> = (0..data.len() as u32).collect();
+            kernels::sort_row_indices(rows, &mut idx);
+            let mut distinct = idx.clone();
+            kernels::dedup_sorted(rows, &mut distinct);
+            (idx, distinct)
+        };
+        assert_eq!(order(&ranked.order), order(&plain.order));
     }
 
     proptest! {
