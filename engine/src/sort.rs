@@ -11,7 +11,8 @@
 //! 1. `push` buffers batches against the memory budget ([`crate::MemoryPool`]). When the buffer
 //!    reaches `run_bytes`, or the budget refuses more, the buffer becomes a *sorted run*:
 //!    encode the order columns with Arrow's row format (one `memcmp` per comparison; long,
-//!    repetitive strings first replaced by their ranks in the run, see `encode_ranked`), sort the
+//!    repetitive strings first replaced by their ranks in the run, see `encode_ranked`; when
+//!    few rows tie on the sort key, only the key and then the tied rows, `sort_lead_first`), sort the
 //!    row indices ([`crate::kernels::sort_row_indices`]), drop rows equal to their predecessor,
 //!    and write the survivors to a spill file ([`crate::spill`]) in small batches. With more
 //!    than one thread the file is written by a thread of its own while the caller parses on
@@ -417,6 +418,17 @@ fn rank_strings(batches: &[RecordBatch], col: usize) -> Vec<ArrayRef> {
         .collect()
 }
 
+/// Of the rows of a run sorted in memory, at most one in this many may tie on the sort key
+/// for [`Stage::sort_lead_first`]; more, and whole rows are sorted instead.
+const MAX_TIED_SHARE: usize = 4;
+
+/// Global row index `g` -> (batch, row), given the batches' first global indices.
+fn pair(starts: &[usize], g: u32) -> (usize, usize) {
+    let g = g as usize;
+    let b = starts.partition_point(|&s| s <= g) - 1;
+    (b, g - starts[b])
+}
+
 /// Global row index -> (batch, row) for `interleave`.
 fn locate(batches: &[RecordBatch]) -> Vec<usize> {
     let mut starts = Vec::with_capacity(batches.len() + 1);
@@ -467,14 +479,11 @@ struct SortedBuffer {
 }
 
 impl SortedBuffer {
-    fn pair(&self, g: u32) -> (usize, usize) {
-        let g = g as usize;
-        let b = self.starts.partition_point(|&s| s <= g) - 1;
-        (b, g - self.starts[b])
-    }
-
     fn slice(&self, range: std::ops::Range<usize>) -> Result<RecordBatch> {
-        let idx: Vec<(usize, usize)> = self.sorted[range].iter().map(|&g| self.pair(g)).collect();
+        let idx: Vec<(usize, usize)> = self.sorted[range]
+            .iter()
+            .map(|&g| pair(&self.starts, g))
+            .collect();
         gather(&self.schema, &self.batches, &idx)
     }
 }
@@ -576,13 +585,39 @@ impl Stage {
         } else {
             1
         };
-        scratch.try_grow(factor * (data + 8 * n * schema.fields().len()) + 4 * n)?;
-        let enc = Encoders::new(&self.plan, schema)?.encode_ranked(&batches)?;
+        let estimate = factor * (data + 8 * n * schema.fields().len()) + 4 * n;
+        scratch.try_grow(estimate)?;
         if n > u32::MAX as usize {
             return Err(EngineError::Plan(format!(
                 "{n} rows in one sorted run exceed 4 billion; lower the memory budget's run size"
             )));
         }
+        let sorted = match self.sort_lead_first(schema, &batches, n, scratch)? {
+            Some(sorted) => sorted,
+            None => {
+                scratch.try_resize(estimate)?;
+                self.sort_whole_rows(schema, &batches, n, scratch)?
+            }
+        };
+        // what stays held: the sorted indices
+        scratch.try_resize(4 * sorted.len())?;
+        Ok(SortedBuffer {
+            schema: schema.clone(),
+            starts: locate(&batches),
+            batches,
+            sorted,
+        })
+    }
+
+    /// Sorts and dedups by whole encoded rows: the order columns, every one of them.
+    fn sort_whole_rows(
+        &self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        n: usize,
+        scratch: &mut MemoryReservation,
+    ) -> Result<Vec<u32>> {
+        let enc = Encoders::new(&self.plan, schema)?.encode_ranked(batches)?;
         // indices (4 B/row) plus the sort kernel's keys (16 B/row) and dedup flags (1 B/row)
         scratch.try_resize(enc.size() + 21 * n)?;
         let mut sorted: Vec<u32> = (0..n as u32).collect();
@@ -601,15 +636,123 @@ impl Stage {
             }
             _ => {}
         }
-        drop(enc);
-        // what stays held: the sorted indices
-        scratch.try_resize(4 * sorted.len())?;
-        Ok(SortedBuffer {
-            schema: schema.clone(),
-            starts: locate(&batches),
-            batches,
-            sorted,
-        })
+        Ok(sorted)
+    }
+
+    /// Sorts by the leading (sort key) columns alone, then settles only the rows that tie on
+    /// them by their whole rows, or returns `None` where that does not apply or would not pay.
+    ///
+    /// The order is by the key, then every other column; but rows that tie on a key holding a
+    /// timestamp are rare, and mostly the duplicates themselves. So encoding every column of
+    /// every row (most of the sort's memory traffic) is wasted on the rows the key already
+    /// orders. Here the key alone is encoded and sorted; the columns after the key of the
+    /// tied rows (at most 1 in [`MAX_TIED_SHARE`]) are gathered and sorted by (tie group,
+    /// those columns, position), and go back into the key order group by group. Duplicates
+    /// can only be tied rows.
+    fn sort_lead_first(
+        &self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        n: usize,
+        scratch: &mut MemoryReservation,
+    ) -> Result<Option<Vec<u32>>> {
+        let lead_plan = Plan {
+            lead: self.plan.lead.clone(),
+            rest: false,
+            equal: Equal::Never,
+        };
+        let (lead_cols, full) = (lead_plan.order(schema), self.plan.order(schema));
+        if lead_cols.is_empty()
+            || lead_cols.len() == full.len()
+            || !matches!(self.plan.equal, Equal::All | Equal::Never)
+        {
+            return Ok(None);
+        }
+        let lead = Encoders::new(&lead_plan, schema)?
+            .encode_ranked(batches)?
+            .order;
+        scratch.try_resize(lead.size() + 21 * n)?;
+        let mut sorted: Vec<u32> = (0..n as u32).collect();
+        kernels::sort_row_indices(&lead, &mut sorted);
+        // maximal runs of rows with equal keys
+        let mut ties: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut tied = 0;
+        let mut i = 0;
+        while i < n {
+            let key = lead.bytes(sorted[i] as usize);
+            let mut j = i + 1;
+            while j < n && lead.bytes(sorted[j] as usize) == key {
+                j += 1;
+            }
+            if j - i > 1 {
+                tied += j - i;
+                ties.push(i..j);
+            }
+            i = j;
+        }
+        if tied * MAX_TIED_SHARE > n {
+            return Ok(None);
+        }
+        drop(lead);
+        if ties.is_empty() {
+            return Ok(Some(sorted));
+        }
+        let starts = locate(batches);
+        let tie_idx: Vec<u32> = ties
+            .iter()
+            .flat_map(|r| sorted[r.clone()].to_vec())
+            .collect();
+        let pairs: Vec<(usize, usize)> = tie_idx.iter().map(|&g| pair(&starts, g)).collect();
+        // The tied rows' group (their key's rank) and the columns after the key: sorting by
+        // (group, rest, position) is their whole-row order.
+        let rest = &full[lead_cols.len()..];
+        let projected = batches
+            .iter()
+            .map(|b| b.project(rest))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let rest_batch = gather(&projected[0].schema(), &projected, &pairs)?;
+        let group: ArrayRef = Arc::new(arrow_array::UInt32Array::from_iter_values(
+            ties.iter()
+                .enumerate()
+                .flat_map(|(g, r)| std::iter::repeat_n(g as u32, r.len())),
+        ));
+        scratch.try_grow(batch_bytes(&rest_batch) * 2 + 8 * tie_idx.len())?;
+        let mut fields = vec![SortField::new(DataType::UInt32)];
+        fields.extend(
+            rest_batch
+                .columns()
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone())),
+        );
+        let conv = RowConverter::new(fields)?;
+        let rows = encode_parts(&conv, 1, |_| {
+            std::iter::once(group.clone())
+                .chain(rest_batch.columns().iter().cloned())
+                .collect()
+        })?;
+        let mut pos: Vec<u32> = (0..tie_idx.len() as u32).collect();
+        kernels::sort_row_indices(&rows, &mut pos);
+        if self.plan.equal == Equal::All {
+            let dropped = kernels::dedup_sorted(&rows, &mut pos);
+            SortStats::add(&self.stats.duplicates, dropped as u64);
+        }
+        // Put each group's survivors, now in (rest, position) order, back in its place.
+        let group_of = group
+            .as_primitive::<arrow_array::types::UInt32Type>()
+            .values();
+        let mut out = Vec::with_capacity(n);
+        let (mut k, mut prev) = (0, 0);
+        for (g, r) in ties.iter().enumerate() {
+            out.extend_from_slice(&sorted[prev..r.start]);
+            while k < pos.len() && group_of[pos[k] as usize] as usize == g {
+                out.push(tie_idx[pos[k] as usize]);
+                k += 1;
+            }
+            prev = r.end;
+        }
+        out.extend_from_slice(&sorted[prev..]);
+        debug_assert_eq!(k, pos.len());
+        Ok(Some(out))
     }
 
     /// Sorts `batches` into a run and writes it to a spill file. `held` is the memory of the
@@ -1445,6 +1588,30 @@ mod tests {
                 ),
                 0..300,
             ),
+            // keys mostly distinct, with re-sent rows and rows that tie on the key only: few
+            // enough ties for the in-memory sort to settle only them (`sort_lead_first`)
+            (
+                proptest::collection::vec(
+                    (
+                        proptest::option::of(0i64..6),
+                        proptest::option::weighted(0.95, "[a-f]{1,8}"),
+                    ),
+                    0..300,
+                ),
+                proptest::collection::vec(
+                    (any::<usize>(), proptest::option::of(0i64..6), any::<bool>()),
+                    0..40
+                ),
+            )
+                .prop_map(|(mut rows, again)| {
+                    for (i, a, same) in again {
+                        if !rows.is_empty() {
+                            let r = rows[i % rows.len()].clone();
+                            rows.push(if same { r } else { (a, r.1) });
+                        }
+                    }
+                    rows
+                }),
         ]
     }
 
