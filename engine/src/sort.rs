@@ -12,8 +12,9 @@
 //!    reaches `run_bytes`, or the budget refuses more, the buffer becomes a *sorted run*:
 //!    encode the order columns with Arrow's row format (one `memcmp` per comparison; long,
 //!    repetitive strings first replaced by their ranks in the run, see `encode_ranked`; when
-//!    few rows tie on the sort key, only the key and then the tied rows, `sort_lead_first`), sort the
-//!    row indices ([`crate::kernels::sort_row_indices`]), drop rows equal to their predecessor,
+//!    few rows tie on the sort key, only the key and then the tied rows, `sort_lead_first`),
+//!    sort the row indices ([`crate::kernels::sort_row_indices`]), drop rows equal to their
+//!    predecessor,
 //!    and write the survivors to a spill file ([`crate::spill`]) in small batches. With more
 //!    than one thread the file is written by a thread of its own while the caller parses on
 //!    (at most one such write in flight). If even the encoding does not fit, the buffer is
