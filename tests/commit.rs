@@ -277,6 +277,11 @@ fn crash_after_commit_keeps_the_commit() {
 
 /// 100 lines; the bad ones at `bad` (1-based) are of several kinds.
 fn input_with_bad_lines(bad: &[u64]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    input_of_lines_with_bad_ones(100, bad)
+}
+
+/// `n` lines; the bad ones at `bad` (1-based) are of several kinds.
+fn input_of_lines_with_bad_ones(n: u64, bad: &[u64]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let kinds: [&[u8]; 6] = [
         b"not json at all",
         b"",
@@ -287,7 +292,7 @@ fn input_with_bad_lines(bad: &[u64]) -> (Vec<u8>, Vec<Vec<u8>>) {
     ];
     let mut out = Vec::new();
     let mut bad_raw = Vec::new();
-    for line in 1..=100u64 {
+    for line in 1..=n {
         if let Some(k) = bad.iter().position(|&b| b == line) {
             let raw = kinds[k % kinds.len()];
             out.extend_from_slice(raw);
@@ -374,6 +379,33 @@ fn too_many_rejected_lines_commit_nothing() {
     check_quarantine(&quarantine_entries(&table), &in_path, &bad, &raw);
     let good: Vec<i64> = (1..=100).filter(|l| !bad.contains(&(*l as u64))).collect();
     assert_eq!(ids(&common::read_table_records(&table)), good);
+}
+
+/// Inputs are parsed a chunk (`DEFAULT_CHUNK_BYTES`) per task, several at once, and each
+/// chunk numbers its lines from 1: the quarantine must still name each bad line's number in
+/// the whole file, in every chunk.
+#[test]
+fn rejected_lines_are_numbered_in_the_file_across_chunks() {
+    let n = 400_000;
+    let bad = [1u64, 2, 99_999, 140_000, 280_001, 399_999, 400_000];
+    let (input, raw) = input_of_lines_with_bad_ones(n, &bad);
+    let chunk = compactor::job::DEFAULT_CHUNK_BYTES;
+    assert!(input.len() > 2 * chunk, "at least 3 chunks");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), &input).unwrap();
+    let job = json_job(dir.path(), &["in.jsonl"], "");
+    for threads in [1, 2] {
+        let table = dir.path().join("table");
+        let _ = std::fs::remove_dir_all(&table);
+        let r = common::run_job(&job, threads);
+        assert_eq!((r.lines_in, r.rejected), (n, bad.len() as u64));
+        check_quarantine(
+            &quarantine_entries(&table),
+            &std::fs::canonicalize(dir.path().join("in.jsonl")).unwrap(),
+            &bad,
+            &raw,
+        );
+    }
 }
 
 /// Exactly at the limit (1 of 100 = 1%) is not above it.

@@ -5,11 +5,12 @@
 //!    run left (segments named in `_compactor/pending/*` that no snapshot references).
 //! 2. Find the inputs; drop those the table's ledger says were consumed (by size, then, for a
 //!    file whose size matches, by content hash).
-//! 3. Cut each input into chunks and parse groups of chunks in parallel (rayon), in input
-//!    order, hashing the file beside them for the ledger. Rejected lines go to the quarantine
-//!    file, numbered from each chunk's parsed line count. Each batch widens the run's schema
-//!    (`SchemaTracker`), is conformed to it and pushed into the engine's `ExternalSort`, which
-//!    spills sorted runs to disk when its share of the memory budget is full.
+//! 3. Cut each input into chunks and parse them as tasks on the pool, a window of them in
+//!    flight, taking the results in input order and hashing the file for the ledger. Rejected
+//!    lines go to the quarantine file, numbered from each chunk's parsed line count. Each
+//!    batch widens the run's schema (`SchemaTracker`), is conformed to it and pushed into the
+//!    engine's `ExternalSort`, which spills sorted runs to disk when its share of the memory
+//!    budget is full.
 //! 4. Fail without committing if the rejected share is above `max_rejected_share`.
 //! 5. Check the final schema (partition column, column cap) and finish the sort: the sorted,
 //!    deduplicated rows stream out of a k-way merge (or straight from memory).
@@ -502,7 +503,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             .unwrap_or(compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES),
     })?;
     let group = opts.threads.max(1) * 2;
-    // In flight while parsing: a group of chunks and their parsed batches (about 2x the text).
+    // In flight while parsing: a window of chunks and their parsed batches (about 2x the text).
     let parse_bytes = group * DEFAULT_CHUNK_BYTES * 3;
     let run_bytes = opts
         .run_bytes
@@ -552,37 +553,53 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             DEFAULT_CHUNK_BYTES,
             job.limits.max_line_bytes,
         );
-        // 1-based number of the next chunk's first line
-        let mut next_line = 1u64;
-        loop {
-            let mut chunks = Vec::with_capacity(group);
-            while chunks.len() < group {
-                match chunker
-                    .next_chunk()
-                    .with_context(|| format!("reading {}", file.display()))?
-                {
-                    Some(c) => chunks.push(c),
-                    None => break,
+        // Parsing is a pipeline, not a sequence of barriers: up to `group` chunks are parsed
+        // as tasks on the pool while this thread takes their results in input order (helping
+        // with the parsing while it waits), so no core waits for the slowest chunk of a
+        // group. Chunks are parsed numbering their lines from 1 (line counts come from the
+        // parser) and renumbered here; the file is hashed here, in order (mapped inputs;
+        // streams hash as they are read).
+        type Parsed = (u64, input::Chunk, compactor_formats::Result<ParsedChunk>);
+        let (tx, rx) = crossbeam::channel::unbounded::<Parsed>();
+        let parse_opts = &parse_opts;
+        rayon::in_place_scope_fifo(|s| -> Result<()> {
+            // 1-based number of the next chunk's first line
+            let mut next_line = 1u64;
+            let (mut spawned, mut taken) = (0u64, 0u64);
+            let mut ready = BTreeMap::new();
+            let mut eof = false;
+            loop {
+                while !eof && spawned - taken < group as u64 {
+                    match chunker
+                        .next_chunk()
+                        .with_context(|| format!("reading {}", file.display()))?
+                    {
+                        Some(c) => {
+                            in_flight.try_grow(c.bytes().len() * 3)?;
+                            let (tx, id) = (tx.clone(), spawned);
+                            s.spawn_fifo(move |_| {
+                                let p = parse_chunk(parse_opts, c.bytes(), 1);
+                                let _ = tx.send((id, c, p));
+                            });
+                            spawned += 1;
+                        }
+                        None => eof = true,
+                    }
                 }
-            }
-            if chunks.is_empty() {
-                break;
-            }
-            let text: usize = chunks.iter().map(|c| c.bytes().len()).sum();
-            in_flight.try_resize(text * 3)?;
-            // Chunks are parsed numbering their lines from 1 (line counts come from the
-            // parser); the file is hashed beside them (mapped inputs; streams hash as read).
-            let (parsed, ()) = rayon::join(
-                || -> Vec<compactor_formats::Result<ParsedChunk>> {
-                    chunks
-                        .par_iter()
-                        .map(|c| parse_chunk(&parse_opts, c.bytes(), 1))
-                        .collect()
-                },
-                || hash.advance_mapped(&chunks),
-            );
-            drop(chunks);
-            for p in parsed {
+                if taken == spawned {
+                    return Ok(());
+                }
+                let (chunk, p) = loop {
+                    if let Some(x) = ready.remove(&taken) {
+                        break x;
+                    }
+                    let (id, c, p) = next_queued(&rx).expect("a sender is alive");
+                    ready.insert(id, (c, p));
+                };
+                taken += 1;
+                hash.advance_mapped(std::slice::from_ref(&chunk));
+                in_flight.shrink(chunk.bytes().len() * 3);
+                drop(chunk);
                 let mut p = p?;
                 for r in &mut p.rejects {
                     r.line += next_line - 1;
@@ -591,35 +608,36 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 report.lines_in += p.lines;
                 report.rejected += p.rejects.len() as u64;
                 quarantine.write(&file.display(), &p.rejects)?;
-                if p.batch.num_rows() == 0 {
-                    continue;
+                if p.batch.num_rows() > 0 {
+                    tracker.observe(&p.batch)?;
+                    if tracker.len() > job.limits.max_columns {
+                        bail!(
+                            "the inputs have more than {} distinct columns ([limits] max_columns); nothing was committed",
+                            job.limits.max_columns
+                        );
+                    }
+                    let current = tracker.working_schema();
+                    let mut b = schema::conform(&p.batch, &current)?;
+                    if let Some(p) = &partition {
+                        b = with_partition(&b, p)?;
+                    }
+                    sorter.push(b)?;
                 }
-                tracker.observe(&p.batch)?;
-                if tracker.len() > job.limits.max_columns {
-                    bail!(
-                        "the inputs have more than {} distinct columns ([limits] max_columns); nothing was committed",
-                        job.limits.max_columns
-                    );
+                if taken % group as u64 == 0 {
+                    if SortStats::get(&stats.spilled_runs) > 0 {
+                        trim.tighten();
+                    }
+                    trim.tick();
+                    let stored = if mapped {
+                        chunker.bytes_read
+                    } else {
+                        consumed.load(std::sync::atomic::Ordering::Relaxed)
+                    };
+                    progress.set(done_bytes + stored.min(file.size));
                 }
-                let current = tracker.working_schema();
-                let mut b = schema::conform(&p.batch, &current)?;
-                if let Some(p) = &partition {
-                    b = with_partition(&b, p)?;
-                }
-                sorter.push(b)?;
             }
-            in_flight.free();
-            if SortStats::get(&stats.spilled_runs) > 0 {
-                trim.tighten();
-            }
-            trim.tick();
-            let stored = if mapped {
-                chunker.bytes_read
-            } else {
-                consumed.load(std::sync::atomic::Ordering::Relaxed)
-            };
-            progress.set(done_bytes + stored.min(file.size));
-        }
+        })?;
+        in_flight.free();
         report.bytes_decoded += chunker.bytes_read;
         drop(chunker);
         if !file.is_stdin() {

@@ -423,6 +423,10 @@ fn rank_strings(batches: &[RecordBatch], col: usize) -> Vec<ArrayRef> {
 /// for [`Stage::sort_lead_first`]; more, and whole rows are sorted instead.
 const MAX_TIED_SHARE: usize = 4;
 
+/// Rows per parallel task in [`Stage::sort_lead_first`] (tiny in unit tests, so that their
+/// small inputs take several).
+const TIE_CHUNK: usize = if cfg!(test) { 7 } else { 16 * 1024 };
+
 /// Global row index `g` -> (batch, row), given the batches' first global indices.
 fn pair(starts: &[usize], g: u32) -> (usize, usize) {
     let g = g as usize;
@@ -675,14 +679,25 @@ impl Stage {
         scratch.try_resize(lead.size() + 21 * n)?;
         let mut sorted: Vec<u32> = (0..n as u32).collect();
         kernels::sort_row_indices(&lead, &mut sorted);
-        // maximal runs of rows with equal keys
+        // maximal runs of rows with equal keys: which rows equal their predecessor (in
+        // parallel), then one pass over those flags
+        let mut same = vec![false; n];
+        same.par_chunks_mut(TIE_CHUNK)
+            .enumerate()
+            .for_each(|(c, flags)| {
+                let start = c * TIE_CHUNK;
+                for (k, f) in flags.iter_mut().enumerate() {
+                    let i = start + k;
+                    *f = i > 0
+                        && lead.bytes(sorted[i] as usize) == lead.bytes(sorted[i - 1] as usize);
+                }
+            });
         let mut ties: Vec<std::ops::Range<usize>> = Vec::new();
         let mut tied = 0;
         let mut i = 0;
         while i < n {
-            let key = lead.bytes(sorted[i] as usize);
             let mut j = i + 1;
-            while j < n && lead.bytes(sorted[j] as usize) == key {
+            while j < n && same[j] {
                 j += 1;
             }
             if j - i > 1 {
@@ -691,6 +706,7 @@ impl Stage {
             }
             i = j;
         }
+        drop(same);
         if tied * MAX_TIED_SHARE > n {
             return Ok(None);
         }
@@ -726,9 +742,12 @@ impl Stage {
                 .map(|c| SortField::new(c.data_type().clone())),
         );
         let conv = RowConverter::new(fields)?;
-        let rows = encode_parts(&conv, 1, |_| {
-            std::iter::once(group.clone())
-                .chain(rest_batch.columns().iter().cloned())
+        let m = tie_idx.len();
+        let pieces = m.div_ceil(TIE_CHUNK);
+        let rows = encode_parts(&conv, pieces, |p| {
+            let (at, len) = (p * TIE_CHUNK, TIE_CHUNK.min(m - p * TIE_CHUNK));
+            std::iter::once(group.slice(at, len))
+                .chain(rest_batch.columns().iter().map(|c| c.slice(at, len)))
                 .collect()
         })?;
         let mut pos: Vec<u32> = (0..tie_idx.len() as u32).collect();
