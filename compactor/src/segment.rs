@@ -73,6 +73,9 @@ pub struct SegmentWriter {
     writer: SerializedFileWriter<BufWriter<File>>,
     factory: ArrowRowGroupWriterFactory,
     columns: Vec<ArrowColumnWriter>,
+    /// Seconds each column took to encode its last piece: the next piece starts the slowest
+    /// first (see `write`).
+    cost: Vec<f64>,
     row_group: usize,
     group_rows: usize,
     group_size: usize,
@@ -108,6 +111,7 @@ impl SegmentWriter {
             schema,
             writer,
             factory,
+            cost: vec![0.0; columns.len()],
             columns,
             row_group: 0,
             group_rows: 0,
@@ -132,10 +136,36 @@ impl SegmentWriter {
             for (field, array) in self.schema.fields().iter().zip(slice.columns()) {
                 leaves.extend(compute_leaves(field, array)?);
             }
-            self.columns
-                .par_iter_mut()
-                .zip(leaves.into_par_iter())
-                .try_for_each(|(w, leaf)| w.write(&leaf))?;
+            // One task per column, the slowest last time started first (longest processing
+            // time first): a core that would otherwise wait on one big column at the end of
+            // the piece fills in with the small ones. Only the schedule depends on timing;
+            // each column's bytes do not.
+            let mut order: Vec<usize> = (0..self.columns.len()).collect();
+            order.sort_by(|&a, &b| self.cost[b].total_cmp(&self.cost[a]));
+            let mut tasks: Vec<Option<(&mut ArrowColumnWriter, _, &mut f64)>> = self
+                .columns
+                .iter_mut()
+                .zip(leaves)
+                .zip(self.cost.iter_mut())
+                .map(|((w, leaf), cost)| Some((w, leaf, cost)))
+                .collect();
+            let errors = std::sync::Mutex::new(Vec::new());
+            rayon::scope_fifo(|s| {
+                for &c in &order {
+                    let (w, leaf, cost) = tasks[c].take().expect("each column once");
+                    let errors = &errors;
+                    s.spawn_fifo(move |_| {
+                        let started = std::time::Instant::now();
+                        if let Err(e) = w.write(&leaf) {
+                            errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                        }
+                        *cost = started.elapsed().as_secs_f64();
+                    });
+                }
+            });
+            if let Some(e) = errors.into_inner().unwrap_or_else(|e| e.into_inner()).pop() {
+                return Err(e.into());
+            }
             self.group_rows += len;
             self.rows += len as u64;
             offset += len;
