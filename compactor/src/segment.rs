@@ -140,19 +140,16 @@ impl SegmentWriter {
             // time first): a core that would otherwise wait on one big column at the end of
             // the piece fills in with the small ones. Only the schedule depends on timing;
             // each column's bytes do not.
-            let mut order: Vec<usize> = (0..self.columns.len()).collect();
-            order.sort_by(|&a, &b| self.cost[b].total_cmp(&self.cost[a]));
-            let mut tasks: Vec<Option<(&mut ArrowColumnWriter, _, &mut f64)>> = self
+            let mut tasks: Vec<_> = self
                 .columns
                 .iter_mut()
                 .zip(leaves)
                 .zip(self.cost.iter_mut())
-                .map(|((w, leaf), cost)| Some((w, leaf, cost)))
                 .collect();
+            tasks.sort_by(|(_, a), (_, b)| b.total_cmp(a));
             let errors = std::sync::Mutex::new(Vec::new());
             rayon::scope_fifo(|s| {
-                for &c in &order {
-                    let (w, leaf, cost) = tasks[c].take().expect("each column once");
+                for ((w, leaf), cost) in tasks {
                     let errors = &errors;
                     s.spawn_fifo(move |_| {
                         let started = std::time::Instant::now();

@@ -28,8 +28,9 @@
 //!   plain comparison sort on the remaining bytes. When a whole group shares its next digit
 //!   too (rows that agree on long leading strings, like the user agent and referer of access
 //!   logs), one pass measures how many more bytes all its rows share and the next digit is
-//!   taken past them, instead of one rekeying pass per shared digit. A sort mostly compares 16-byte integers held
-//!   in one array instead of chasing pointers into the row buffer on every comparison.
+//!   taken past them, instead of one rekeying pass per shared digit. A sort mostly compares
+//!   16-byte integers held in one array instead of chasing pointers into the row buffer on
+//!   every comparison.
 //!   [`sort_row_indices_comparison`] is the plain comparison sort it replaces, kept as the
 //!   benchmark baseline and test oracle.
 //! - [`dedup_sorted`] marks each position whose row differs from its predecessor's (byte-slice
