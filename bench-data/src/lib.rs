@@ -99,6 +99,7 @@ use std::str::FromStr;
 mod combined;
 mod json;
 mod rng;
+pub mod samples;
 mod text;
 
 use rng::Rng;

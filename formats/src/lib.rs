@@ -27,10 +27,17 @@
 //! [`schema::conform`] bring them to one.
 
 pub mod access;
+pub mod aws;
 pub mod builder;
+pub mod delimited;
+pub mod detect;
 pub mod error;
+pub mod framing;
+pub mod grok;
 pub mod json;
+pub mod logfmt;
 pub mod schema;
+pub mod syslog;
 pub mod ts;
 
 use std::collections::BTreeMap;
@@ -59,15 +66,57 @@ pub enum Format {
     Combined,
     /// NCSA common access log, plus trailing extra fields.
     Common,
+    /// Syslog: RFC 3164 (BSD, with or without PRI) and RFC 5424, octet-counted framing too.
+    Syslog,
+    /// logfmt: `key=value key="quoted value"` pairs.
+    Logfmt,
+    /// Comma-separated values with a header line (RFC 4180 quoting).
+    Csv,
+    /// Tab-separated values with a header line, a Zeek `#fields` header or a W3C `#Fields:`
+    /// header.
+    Tsv,
+    /// AWS CloudFront standard (web distribution) access log.
+    Cloudfront,
+    /// AWS Application Load Balancer access log.
+    Alb,
+    /// AWS Classic Load Balancer access log.
+    Elb,
+    /// AWS S3 server access log.
+    S3,
+    /// A regular expression with named captures (`[input] pattern`).
+    Regex,
+    /// A grok pattern (`%{IP:client} %{LOGLEVEL:level} ...`, `[input] pattern`).
+    Grok,
+    /// Each line (or multi-line record) whole, as one `message` column.
+    Text,
+    /// Detect the format of each input file from a sample of its first lines.
+    Auto,
 }
 
 impl Format {
     /// Every format with its name as written in job files.
-    pub const ALL: [(&'static str, Format); 3] = [
+    pub const ALL: [(&'static str, Format); 15] = [
         ("json", Format::Json),
         ("combined", Format::Combined),
         ("common", Format::Common),
+        ("syslog", Format::Syslog),
+        ("logfmt", Format::Logfmt),
+        ("csv", Format::Csv),
+        ("tsv", Format::Tsv),
+        ("cloudfront", Format::Cloudfront),
+        ("alb", Format::Alb),
+        ("elb", Format::Elb),
+        ("s3", Format::S3),
+        ("regex", Format::Regex),
+        ("grok", Format::Grok),
+        ("text", Format::Text),
+        ("auto", Format::Auto),
     ];
+
+    /// The names of every format, for messages.
+    pub fn names() -> String {
+        Format::ALL.map(|(n, _)| n).join(", ")
+    }
 }
 
 impl std::str::FromStr for Format {
@@ -79,7 +128,8 @@ impl std::str::FromStr for Format {
             .map(|(_, f)| *f)
             .ok_or_else(|| {
                 FormatError::InvalidOption(format!(
-                    "unknown format {s:?}; expected one of: json, combined, common"
+                    "unknown format {s:?}; expected one of: {}",
+                    Format::names()
                 ))
             })
     }
@@ -131,6 +181,35 @@ pub struct ParseOptions {
     /// Column names the input may not use (for example the partition column, which the
     /// writer adds): a line naming one is rejected.
     pub reserved: Vec<String>,
+    /// `regex` and `grok`: the pattern whose named captures become columns.
+    pub pattern: Option<String>,
+    /// Multi-line records: a regex or grok pattern that matches the first line of a record;
+    /// lines that do not match it are continuation lines of the record before them.
+    pub record_start: Option<String>,
+    /// `csv` and `tsv`: delimiter, quoting and header options.
+    pub delimited: delimited::DelimitedOptions,
+    /// Syslog RFC 3164 timestamps carry no year: the year is the one of this instant
+    /// (microseconds since the epoch, UTC; the caller passes the input file's modification
+    /// time), minus one for a month more than one month after it. `None`: 1970... never
+    /// guessed from the clock, so that output stays deterministic.
+    pub reference_micros: Option<i64>,
+    /// Per column: a chrono `strftime` format that string values of that column are read
+    /// with, for timestamp layouts the fast paths do not know. A value that does not match
+    /// stays a string (or rejects its line if the column's type is forced).
+    pub timestamp_formats: BTreeMap<String, String>,
+    /// What [`ParseOptions::prepare`] and [`ParseOptions::for_file`] worked out.
+    pub prepared: Prepared,
+}
+
+/// Compiled patterns and a file's header, computed once and shared by every chunk.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// The compiled `pattern` (`regex`, `grok`).
+    pub pattern: Option<Arc<grok::Pattern>>,
+    /// The compiled `record_start`.
+    pub record_start: Option<Arc<grok::Pattern>>,
+    /// The file's header (`csv`, `tsv`, `cloudfront`): column names and types.
+    pub header: Option<Arc<delimited::Header>>,
 }
 
 impl ParseOptions {
@@ -145,57 +224,175 @@ impl ParseOptions {
     fn format(&self) -> Format {
         self.format.unwrap_or(Format::Json)
     }
+
+    /// Checks the options and compiles the patterns; call once before parsing (parsing works
+    /// without it, compiling per chunk).
+    pub fn prepare(&mut self) -> Result<()> {
+        match (self.format(), &self.pattern) {
+            (Format::Regex | Format::Grok, None) => {
+                return Err(FormatError::InvalidOption(format!(
+                    "format {} needs a pattern",
+                    self.format()
+                )))
+            }
+            (f @ (Format::Regex | Format::Grok), Some(p)) if self.prepared.pattern.is_none() => {
+                let p = grok::Pattern::compile(p, f == Format::Grok)?;
+                self.prepared.pattern = Some(Arc::new(p));
+            }
+            _ => {}
+        }
+        if let (Some(p), None) = (&self.record_start, &self.prepared.record_start) {
+            self.prepared.record_start = Some(Arc::new(grok::Pattern::compile(p, true)?));
+        }
+        Ok(())
+    }
+
+    /// The options for one input file whose first bytes are `head` (a whole number of lines,
+    /// up to a few hundred KiB): resolves `auto` to the detected format and reads the header
+    /// of header-driven formats. Returns the detection when the format was `auto`.
+    pub fn for_file(&self, head: &[u8]) -> Result<(ParseOptions, Option<detect::Detection>)> {
+        let mut opts = self.clone();
+        let mut detection = None;
+        if opts.format() == Format::Auto {
+            let d = detect::detect(&opts, head);
+            d.apply(&mut opts);
+            detection = Some(d);
+        }
+        opts.prepare()?;
+        if opts.prepared.header.is_none() {
+            opts.prepared.header = delimited::read_header(&opts, head)?.map(Arc::new);
+        }
+        Ok((opts, detection))
+    }
+
+    /// The framing of records for these options (see [`framing`]).
+    pub fn framing(&self) -> framing::Framing {
+        framing::Framing::of(self)
+    }
 }
 
-/// One rejected input line.
+/// One rejected input record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    /// 1-based line number in the input file.
+    /// 1-based number, in the input file, of the record's first line.
     pub line: u64,
-    /// Why the line was rejected, for people.
+    /// Why the record was rejected, for people.
     pub reason: String,
-    /// The line's bytes, cut at [`Limits::max_line_bytes`].
+    /// The record's bytes, cut at [`Limits::max_line_bytes`].
     pub raw: Vec<u8>,
 }
 
 /// What [`parse_chunk`] returns.
 #[derive(Debug, Clone)]
 pub struct ParsedChunk {
-    /// The accepted lines as rows, in input order.
+    /// The accepted records as rows, in input order.
     pub batch: RecordBatch,
-    /// The rejected lines, in input order.
+    /// The rejected records, in input order.
     pub rejects: Vec<Reject>,
-    /// Lines seen: `batch.num_rows() + rejects.len()`.
+    /// Physical lines seen (what [`count_lines`] counts).
     pub lines: u64,
+    /// Records seen: `batch.num_rows() + rejects.len()`. Equal to `lines - meta_lines` unless
+    /// records span several lines (multi-line records, quoted newlines in CSV).
+    pub records: u64,
+    /// Lines that are not records but format metadata, consumed as such: a CSV header line
+    /// (and its repetitions), Zeek `#separator`/`#fields`/... and W3C `#Version`/`#Fields`
+    /// directives.
+    pub meta_lines: u64,
 }
 
-/// A line parser for one format: turns a line into cells of `rows`.
+/// A line parser for one format: turns a record into cells of `rows`.
 pub(crate) trait LineParser {
-    /// Adds the line's fields to the open row of `rows`. An `Err` is the reject reason.
+    /// Adds the record's fields to the open row of `rows`. An `Err` is the reject reason.
+    /// `line` is `chunk[base..base + line.len()]`; it holds no `\n` unless the record spans
+    /// several lines.
     fn parse_line(
         &mut self,
         line: &[u8],
         base: usize,
         rows: &mut builder::RowsBuilder,
     ) -> std::result::Result<(), String>;
+
+    /// Whether `line` is a metadata line (a header or directive, see
+    /// [`ParsedChunk::meta_lines`]) rather than a record. `Err` rejects it (a directive that
+    /// contradicts the file's header, say). Called before [`Self::parse_line`] for every
+    /// record.
+    fn meta_line(&mut self, _line: &[u8]) -> std::result::Result<bool, String> {
+        Ok(false)
+    }
 }
 
-/// Parses a chunk of whole lines. `first_line` is the 1-based number of the chunk's first line.
-///
-/// Every line ends up either as a row of the batch or as a [`Reject`]: a blank line is rejected
-/// too (reason `blank line`), so that `lines == rows + rejects` holds without exceptions.
-pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result<ParsedChunk> {
-    let mut rows = builder::RowsBuilder::new(opts);
-    let mut rejects = Vec::new();
-    let mut parser: Box<dyn LineParser> = match opts.format() {
+/// `text`: the whole record as one `message` column.
+struct TextParser;
+
+impl LineParser for TextParser {
+    fn parse_line(
+        &mut self,
+        line: &[u8],
+        base: usize,
+        rows: &mut builder::RowsBuilder,
+    ) -> std::result::Result<(), String> {
+        std::str::from_utf8(line)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        rows.push_raw_str("message", base, line.len());
+        Ok(())
+    }
+}
+
+fn parser_for(opts: &ParseOptions) -> Result<Box<dyn LineParser>> {
+    let pattern = || -> Result<Arc<grok::Pattern>> {
+        match (&opts.prepared.pattern, &opts.pattern) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Some(src)) => Ok(Arc::new(grok::Pattern::compile(
+                src,
+                opts.format() == Format::Grok,
+            )?)),
+            (None, None) => Err(FormatError::InvalidOption(format!(
+                "format {} needs a pattern",
+                opts.format()
+            ))),
+        }
+    };
+    Ok(match opts.format() {
         Format::Json => Box::new(json::JsonParser::new(opts.limits.max_depth)),
         Format::Combined => Box::new(access::AccessParser::new(true, &opts.extra_columns)),
         Format::Common => Box::new(access::AccessParser::new(false, &opts.extra_columns)),
+        Format::Syslog => Box::new(syslog::SyslogParser::new(opts)),
+        Format::Logfmt => Box::new(logfmt::LogfmtParser::new(opts)),
+        Format::Csv | Format::Tsv => Box::new(delimited::DelimitedParser::new(opts)?),
+        Format::Cloudfront | Format::Alb | Format::Elb | Format::S3 => {
+            Box::new(aws::AwsParser::new(opts)?)
+        }
+        Format::Regex | Format::Grok => Box::new(grok::GrokParser::new(pattern()?)),
+        Format::Text => Box::new(TextParser),
+        Format::Auto => {
+            return Err(FormatError::InvalidOption(
+                "format auto must be resolved per file (ParseOptions::for_file) before parsing"
+                    .into(),
+            ))
+        }
+    })
+}
+
+/// Parses a chunk of whole records. `first_line` is the 1-based number of the chunk's first
+/// line.
+///
+/// Every record ends up either as a row of the batch or as a [`Reject`]: a blank line is
+/// rejected too (reason `blank line`), so that `records == rows + rejects` holds without
+/// exceptions; metadata lines are counted in [`ParsedChunk::meta_lines`].
+pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result<ParsedChunk> {
+    let mut rows = builder::RowsBuilder::new(opts);
+    let mut rejects = Vec::new();
+    let mut parser = parser_for(opts)?;
+    let record_start = match (&opts.prepared.record_start, &opts.record_start) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(src)) => Some(Arc::new(grok::Pattern::compile(src, true)?)),
+        (None, None) => None,
     };
-    let mut line_no = first_line;
-    let mut lines = 0u64;
-    for_each_line(chunk, |start, line| {
-        lines += 1;
+    let framing = framing::Framing::with_start(opts, record_start);
+    let (mut lines, mut records, mut meta_lines) = (0u64, 0u64, 0u64);
+    framing.for_each_record(chunk, |start, line, nlines| {
+        let line_no = first_line + lines;
+        lines += nlines;
         let outcome = if start + line.len() > u32::MAX as usize {
             Err("line lies beyond the 4 GiB chunk offset limit".to_string())
         } else if line.len() > opts.limits.max_line_bytes {
@@ -206,21 +403,32 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
         } else if line.iter().all(|b| b.is_ascii_whitespace()) {
             Err("blank line".to_string())
         } else {
-            rows.begin_row();
-            let outcome = parser.parse_line(line, start, &mut rows).and_then(|()| {
-                if rows.pending_fields() == 0 {
-                    return Err("record has no fields".to_string());
+            match parser.meta_line(line) {
+                Ok(true) => {
+                    meta_lines += nlines;
+                    return;
                 }
-                rows.commit_row(chunk)
-            });
-            // Only a row that was begun may be aborted: aborting rolls the arena back to the
-            // mark of the last `begin_row`, which after a blank or overlong line is the
-            // previous, committed row (its unescaped strings would be lost or overwritten).
-            if outcome.is_err() {
-                rows.abort_row();
+                Ok(false) => {
+                    rows.begin_row();
+                    let outcome = parser.parse_line(line, start, &mut rows).and_then(|()| {
+                        if rows.pending_fields() == 0 {
+                            return Err("record has no fields".to_string());
+                        }
+                        rows.commit_row(chunk)
+                    });
+                    // Only a row that was begun may be aborted: aborting rolls the arena back
+                    // to the mark of the last `begin_row`, which after a blank or overlong
+                    // line is the previous, committed row (its unescaped strings would be
+                    // lost or overwritten).
+                    if outcome.is_err() {
+                        rows.abort_row();
+                    }
+                    outcome
+                }
+                Err(reason) => Err(reason),
             }
-            outcome
         };
+        records += 1;
         if let Err(reason) = outcome {
             let keep = line.len().min(opts.limits.max_line_bytes);
             rejects.push(Reject {
@@ -229,14 +437,15 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
                 raw: line[..keep].to_vec(),
             });
         }
-        line_no += 1;
     });
     let batch = rows.finish(chunk)?;
-    debug_assert_eq!(batch.num_rows() as u64 + rejects.len() as u64, lines);
+    debug_assert_eq!(batch.num_rows() as u64 + rejects.len() as u64, records);
     Ok(ParsedChunk {
         batch,
         rejects,
         lines,
+        records,
+        meta_lines,
     })
 }
 

@@ -42,8 +42,10 @@ fn digits(b: &[u8]) -> Option<u32> {
     )
 }
 
+/// Microseconds since the epoch (UTC) of a civil date and time at `offset_s` seconds east of
+/// UTC; `None` for an invalid date or time.
 #[allow(clippy::too_many_arguments)]
-fn civil_to_micros(
+pub fn civil_to_micros(
     y: i64,
     mo: u32,
     d: u32,
@@ -68,6 +70,12 @@ fn civil_to_micros(
 
 /// Parses an ISO 8601 timestamp (see the module docs) to microseconds since the epoch, UTC.
 pub fn parse_iso(s: &[u8]) -> Option<i64> {
+    parse_iso_tz(s).map(|(t, _)| t)
+}
+
+/// [`parse_iso`], also returning the written zone offset in minutes east of UTC when the
+/// text has a numeric one (`None` for `Z` or no zone).
+pub fn parse_iso_tz(s: &[u8]) -> Option<(i64, Option<i32>)> {
     if s.len() < 19
         || s.len() > 40
         || s[4] != b'-'
@@ -99,7 +107,12 @@ pub fn parse_iso(s: &[u8]) -> Option<i64> {
         rest = &frac[n..];
     }
     let offset_s = parse_offset(rest)?;
-    civil_to_micros(y, mo, d, h, mi, sec, micros, offset_s)
+    let t = civil_to_micros(y, mo, d, h, mi, sec, micros, offset_s)?;
+    Some((t, numeric_offset(rest, offset_s)))
+}
+
+fn numeric_offset(zone: &[u8], offset_s: i64) -> Option<i32> {
+    matches!(zone.first(), Some(b'+' | b'-')).then_some((offset_s / 60) as i32)
 }
 
 /// `Z`, `z`, empty (UTC), `±HH:MM`, `±HHMM` or `±HH`, as seconds east of UTC.
@@ -126,9 +139,22 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
+/// The month (1-12) of an English three-letter abbreviation, any case.
+pub fn month_from_abbr(m: &[u8]) -> Option<u32> {
+    MONTHS
+        .iter()
+        .position(|x| x.eq_ignore_ascii_case(m))
+        .map(|i| i as u32 + 1)
+}
+
 /// Parses the access-log `%t` format `10/Oct/2000:13:55:36 -0700` (without brackets), with an
 /// optional fraction after the seconds, to microseconds since the epoch, UTC.
 pub fn parse_clf(s: &[u8]) -> Option<i64> {
+    parse_clf_tz(s).map(|(t, _)| t)
+}
+
+/// [`parse_clf`], also returning the written zone offset in minutes east of UTC.
+pub fn parse_clf_tz(s: &[u8]) -> Option<(i64, Option<i32>)> {
     if s.len() < 20
         || s[2] != b'/'
         || s[6] != b'/'
@@ -139,10 +165,7 @@ pub fn parse_clf(s: &[u8]) -> Option<i64> {
         return None;
     }
     let d = digits(&s[0..2])?;
-    let mo = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(&s[3..6]))? as u32
-        + 1;
+    let mo = month_from_abbr(&s[3..6])?;
     let y = i64::from(digits(&s[7..11])?);
     let h = digits(&s[12..14])?;
     let mi = digits(&s[15..17])?;
@@ -157,12 +180,57 @@ pub fn parse_clf(s: &[u8]) -> Option<i64> {
         micros = digits(&frac[..n])? * 10u32.pow(6 - n as u32);
         rest = &frac[n..];
     }
-    let offset_s = match rest {
-        [] => 0,
-        [b' ', z @ ..] => parse_offset(z)?,
+    let (offset_s, zone) = match rest {
+        [] => (0, rest),
+        [b' ', z @ ..] => (parse_offset(z)?, z),
         _ => return None,
     };
-    civil_to_micros(y, mo, d, h, mi, sec, micros, offset_s)
+    let t = civil_to_micros(y, mo, d, h, mi, sec, micros, offset_s)?;
+    Some((t, numeric_offset(zone, offset_s)))
+}
+
+/// Epoch timestamps: an integer of 9 to 11 digits is seconds, 12 to 14 milliseconds, 15 to 17
+/// microseconds, 18 or 19 nanoseconds (sub-microsecond digits must be zero, or it is not a
+/// timestamp: nothing is silently rounded); `seconds.fraction` (up to 6 fraction digits) is
+/// seconds. Covers 1973 to 5138 for seconds, and every unit's like range.
+pub fn parse_epoch(s: &[u8]) -> Option<i64> {
+    let (int, frac) = match memchr::memchr(b'.', s) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    if int.is_empty() || int.len() > 19 || !int.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
+    match (int.len(), frac) {
+        (9..=11, None) => v.checked_mul(1_000_000),
+        (9..=11, Some(f)) if (1..=6).contains(&f.len()) && f.iter().all(u8::is_ascii_digit) => {
+            let micros = i64::from(digits(f)?) * 10i64.pow(6 - f.len() as u32);
+            v.checked_mul(1_000_000)?.checked_add(micros)
+        }
+        (12..=14, None) => v.checked_mul(1_000),
+        (15..=17, None) => Some(v),
+        (18..=19, None) if v % 1_000 == 0 => Some(v / 1_000),
+        _ => None,
+    }
+}
+
+/// Parses `s` with a chrono `strftime` format: with a zone (`%z`, `%:z`) if the format has
+/// one, else as UTC; a format without a time of day gives midnight. Returns microseconds
+/// since the epoch, UTC, and the written offset in minutes east of UTC when there is one.
+pub fn parse_with_format(s: &str, format: &str) -> Option<(i64, Option<i32>)> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_str(s, format) {
+        return Some((
+            t.timestamp_micros(),
+            Some(t.offset().local_minus_utc() / 60),
+        ));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+        return Some((t.and_utc().timestamp_micros(), None));
+    }
+    let d = NaiveDate::parse_from_str(s, format).ok()?;
+    Some((d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros(), None))
 }
 
 #[cfg(test)]
@@ -216,6 +284,56 @@ mod tests {
         ] {
             assert_eq!(parse_iso(s.as_bytes()), None, "{s}");
         }
+    }
+
+    #[test]
+    fn offsets_are_kept() {
+        assert_eq!(
+            parse_iso_tz(b"2026-01-01T02:00:00+02:00"),
+            Some((chrono_micros("2026-01-01T00:00:00Z"), Some(120)))
+        );
+        assert_eq!(parse_iso_tz(b"2026-01-01T00:00:00Z").unwrap().1, None);
+        assert_eq!(
+            parse_iso_tz(b"2026-01-01T00:00:00-0530").unwrap().1,
+            Some(-330)
+        );
+        assert_eq!(
+            parse_clf_tz(b"10/Oct/2000:13:55:36 -0700"),
+            Some((chrono_micros("2000-10-10T13:55:36-07:00"), Some(-420)))
+        );
+    }
+
+    #[test]
+    fn epochs_by_magnitude() {
+        let t = chrono_micros("2005-06-03T22:42:50Z");
+        assert_eq!(parse_epoch(b"1117838570"), Some(t));
+        assert_eq!(parse_epoch(b"1117838570123"), Some(t + 123_000));
+        assert_eq!(parse_epoch(b"1117838570123456"), Some(t + 123_456));
+        assert_eq!(parse_epoch(b"1117838570123456000"), Some(t + 123_456));
+        assert_eq!(parse_epoch(b"1117838570.25"), Some(t + 250_000));
+        for bad in [
+            "1117838570123456789",
+            "12345",
+            "",
+            "1117838570.",
+            "11178x8570",
+            "-1117838570",
+        ] {
+            assert_eq!(parse_epoch(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_formats() {
+        assert_eq!(
+            parse_with_format("2015-10-18 18:01:47,978", "%Y-%m-%d %H:%M:%S,%3f"),
+            Some((chrono_micros("2015-10-18T18:01:47.978Z"), None))
+        );
+        assert_eq!(
+            parse_with_format("17/06/09 20:10:40 +0100", "%y/%m/%d %H:%M:%S %z"),
+            Some((chrono_micros("2017-06-09T19:10:40Z"), Some(60)))
+        );
+        assert_eq!(parse_with_format("nope", "%Y"), None);
     }
 
     #[test]

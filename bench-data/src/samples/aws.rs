@@ -1,0 +1,1 @@
+//! Generated aws lines. (Being written.)

@@ -1,0 +1,1 @@
+//! Generated delimited lines. (Being written.)

@@ -1,0 +1,1 @@
+//! Generated logfmt lines. (Being written.)

@@ -1,0 +1,1 @@
+//! Generated syslog lines. (Being written.)

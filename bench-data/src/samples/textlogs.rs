@@ -1,0 +1,1 @@
+//! Generated textlogs lines. (Being written.)
