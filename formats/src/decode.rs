@@ -1,0 +1,1 @@
+//! Decompression of input streams. (Being written.)
