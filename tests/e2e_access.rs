@@ -77,11 +77,12 @@ fn render(h: &Hit, offset_min: i32, sep: &str) -> String {
     .join(sep)
 }
 
-const COLUMNS: [&str; 12] = [
+const COLUMNS: [&str; 13] = [
     "ip",
     "ident",
     "user",
     "ts",
+    "ts_offset",
     "method",
     "path",
     "protocol",
@@ -95,7 +96,7 @@ const COLUMNS: [&str; 12] = [
 fn natural_type(name: &str) -> DataType {
     match name {
         "ts" => DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())),
-        "status" | "bytes" => DataType::Int64,
+        "status" | "bytes" | "ts_offset" => DataType::Int64,
         "request_time" => DataType::Float64,
         _ => DataType::Utf8,
     }
@@ -113,6 +114,7 @@ fn row(h: &Hit) -> Vec<Val> {
         Val::Null,
         s(&h.user),
         Val::Ts(h.micros),
+        Val::Int(i64::from(h.offset_min)),
         s(&method),
         s(&path),
         s(&protocol),
@@ -146,8 +148,8 @@ fn oracle(hits: &[Hit]) -> common::FileRows {
         })
         .collect();
     // status, path, then the rest in schema order
-    let mut order = vec![7usize, 5];
-    order.extend((0..COLUMNS.len()).filter(|i| ![7, 5].contains(i)));
+    let mut order = vec![8usize, 6];
+    order.extend((0..COLUMNS.len()).filter(|i| ![8, 6].contains(i)));
     let mut rows = rows;
     rows.sort_by_key(|r| order.iter().map(|&i| r[i].clone()).collect::<Vec<_>>());
     rows.dedup();
@@ -241,12 +243,14 @@ fn run_case(hits: Vec<Hit>, copies: Vec<Copy>, crlf: Vec<bool>) -> Result<(), Te
         .map(|h| (h.clone(), render(h, h.offset_min, " ")))
         .collect();
     for (which, verbatim, zone, at) in copies {
-        let (h, text) = lines[which % lines.len()].clone();
+        let (mut h, text) = lines[which % lines.len()].clone();
         let text = if verbatim {
             text
         } else {
-            // the same instant in another zone, with wider gaps between fields
-            render(&h, OFFSETS[zone % OFFSETS.len()], "  ")
+            // the same instant in another zone, with wider gaps between fields: the same
+            // instant, but another row (the written offset is kept in `ts_offset`)
+            h.offset_min = OFFSETS[zone % OFFSETS.len()];
+            render(&h, h.offset_min, "  ")
         };
         let pos = at % (lines.len() + 1);
         lines.insert(pos, (h, text));

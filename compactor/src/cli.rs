@@ -76,12 +76,40 @@ enum Command {
         /// Input files, directories or globs.
         #[arg(required = true)]
         paths: Vec<String>,
-        /// Input format: json, combined, common.
-        #[arg(long)]
+        /// Input format (see `compactor run --help`), or auto.
+        #[arg(long, default_value = "auto")]
         format: Format,
         /// Read at most this many bytes of each file (after decompression).
         #[arg(long, value_parser = parse_size, default_value = "256MiB")]
         max_bytes: usize,
+    },
+    /// Parse inputs without writing anything: per file, the format (detected for `auto`),
+    /// records, rows, rejects with their first reasons, and parse speed. For checking a
+    /// format, a pattern or a job's [input] on real logs before running the job.
+    #[command(
+        after_help = "Examples:\n  compactor parse /var/log/auth.log\n  compactor parse app.log --format grok --pattern '%{TIMESTAMP_ISO8601:ts} %{LOGLEVEL:level} %{GREEDYDATA:message}'\n  compactor parse --job job.toml --threads 1"
+    )]
+    Parse {
+        /// Input files, directories or globs (default: the job's [input] paths).
+        paths: Vec<String>,
+        /// Take [input], [limits] and [schema] from this job file.
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// Input format (see `compactor run --help`); default auto.
+        #[arg(long)]
+        format: Option<Format>,
+        /// regex / grok pattern.
+        #[arg(long)]
+        pattern: Option<String>,
+        /// Multi-line records: pattern of a record's first line.
+        #[arg(long)]
+        record_start: Option<String>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Rejects to show per file.
+        #[arg(long, default_value_t = 3)]
+        show_rejects: usize,
     },
     /// Generate deterministic, realistic logs (for benchmarks and examples).
     #[command(
@@ -222,6 +250,48 @@ fn dispatch(cli: Cli) -> Result<()> {
             format,
             max_bytes,
         } => infer(&paths, format, max_bytes),
+        Command::Parse {
+            paths,
+            job,
+            format,
+            pattern,
+            record_start,
+            threads,
+            show_rejects,
+        } => {
+            let (mut opts, job_paths, max_decoded) = match job {
+                Some(j) => {
+                    let j = job::Job::load(&j).context(UsageError)?;
+                    let o = j.parse_options().context(UsageError)?;
+                    (o, j.input.paths.clone(), j.limits.max_decompressed_bytes)
+                }
+                None => (
+                    ParseOptions::new(Format::Auto),
+                    Vec::new(),
+                    job::DEFAULT_MAX_DECOMPRESSED_BYTES,
+                ),
+            };
+            let paths = if paths.is_empty() { job_paths } else { paths };
+            if paths.is_empty() {
+                return Err(anyhow::anyhow!("no input: give paths or --job")).context(UsageError);
+            }
+            if let Some(f) = format {
+                opts.format = Some(f);
+            }
+            if pattern.is_some() {
+                opts.pattern = pattern;
+                opts.prepared.pattern = None;
+            }
+            if record_start.is_some() {
+                opts.record_start = record_start;
+                opts.prepared.record_start = None;
+            }
+            opts.prepare().context(UsageError)?;
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            parse_files(&opts, &paths, max_decoded, threads, show_rejects)
+        }
         Command::Gen {
             format,
             lines,
@@ -252,17 +322,137 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
+/// `compactor parse`: parses every file as a run would (same chunks, same options), in
+/// parallel, and prints what it found; writes nothing.
+fn parse_files(
+    opts: &ParseOptions,
+    paths: &[String],
+    max_decoded: u64,
+    threads: usize,
+    show_rejects: usize,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<40} {:<28} {:>10} {:>10} {:>8} {:>6} {:>9}",
+        "file", "format", "records", "rows", "rejected", "header", "MB/s"
+    )?;
+    let (mut total_bytes, mut total_secs, mut total_rejects) = (0u64, 0f64, 0u64);
+    for path in input::discover(paths).context(UsageError)? {
+        let file = input::stat(&path)?;
+        let head = if file.is_stdin() {
+            Vec::new()
+        } else {
+            run::read_head(&file, max_decoded)?
+        };
+        let (fopts, detection) = run::file_options(opts, &file, &head)?;
+        let opened = input::open(&file, max_decoded, Default::default())?;
+        let mut chunker = input::Chunker::new(
+            opened.source,
+            job::DEFAULT_CHUNK_BYTES,
+            fopts.limits.max_line_bytes,
+            fopts.framing(),
+        );
+        let started = std::time::Instant::now();
+        let (mut records, mut rows, mut meta, mut lines) = (0u64, 0u64, 0u64, 0u64);
+        let mut rejects = Vec::new();
+        let mut rejected = 0u64;
+        let mut error = None;
+        let mut bytes = 0u64;
+        loop {
+            let mut window = Vec::new();
+            while window.len() < 2 * threads {
+                match chunker.next_chunk() {
+                    Ok(Some(c)) => window.push(c),
+                    Ok(None) => break,
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            if window.is_empty() {
+                break;
+            }
+            let parsed: Vec<_> = pool.install(|| {
+                window
+                    .par_iter()
+                    .map(|c| compactor_formats::parse_chunk(&fopts, c.bytes(), 1))
+                    .collect()
+            });
+            for (c, p) in window.iter().zip(parsed) {
+                let p = p?;
+                bytes += c.bytes().len() as u64;
+                for r in p.rejects.iter().take(show_rejects.saturating_sub(rejects.len())) {
+                    rejects.push((r.line + lines, r.reason.clone()));
+                }
+                lines += p.lines;
+                records += p.records;
+                meta += p.meta_lines;
+                rows += p.batch.num_rows() as u64;
+                rejected += p.rejects.len() as u64;
+            }
+            if error.is_some() {
+                break;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let format = match &detection {
+            Some(d) => format!(
+                "{}{} ({:.2})",
+                d.format,
+                d.layout.map(|l| format!(":{l}")).unwrap_or_default(),
+                d.confidence
+            ),
+            None => fopts.format.map_or("?".into(), |f| f.to_string()),
+        };
+        writeln!(
+            out,
+            "{:<40} {:<28} {:>10} {:>10} {:>8} {:>6} {:>9.1}",
+            file.display(),
+            format,
+            records,
+            rows,
+            rejected,
+            meta,
+            bytes as f64 / 1e6 / secs.max(1e-9)
+        )?;
+        for (line, reason) in &rejects {
+            writeln!(out, "    line {line}: {reason}")?;
+        }
+        if let Some(e) = error {
+            writeln!(out, "    input error: {e:#}")?;
+        }
+        total_bytes += bytes;
+        total_secs += secs;
+        total_rejects += rejected;
+    }
+    tracing::info!(
+        "parsed {:.1} MB in {:.2} s ({:.1} MB/s on {threads} threads), {total_rejects} rejected",
+        total_bytes as f64 / 1e6,
+        total_secs,
+        total_bytes as f64 / 1e6 / total_secs.max(1e-9)
+    );
+    Ok(())
+}
+
 fn infer(paths: &[String], format: Format, max_bytes: usize) -> Result<()> {
-    let opts = ParseOptions::new(format);
+    let mut opts = ParseOptions::new(format);
+    opts.prepare().context(UsageError)?;
     let mut schemas = Vec::new();
     let (mut lines, mut rejected) = (0u64, 0u64);
     for path in input::discover(paths).context(UsageError)? {
         let f = input::stat(&path)?;
+        let head = run::read_head(&f, u64::MAX)?;
+        let (opts, _) = run::file_options(&opts, &f, &head)?;
         let opened = input::open(&f, u64::MAX, Default::default())?;
         let mut chunker = input::Chunker::new(
             opened.source,
             job::DEFAULT_CHUNK_BYTES,
             opts.limits.max_line_bytes,
+            opts.framing(),
         );
         while let Some(c) = chunker.next_chunk()? {
             let p = parse_chunk(&opts, c.bytes(), 1)?;

@@ -3,18 +3,33 @@
 //! # Chunks
 //! Input is never read whole into memory. Plain files are memory-mapped and chunks are slices
 //! of the map; gzip and zstd files (recognised by their magic bytes, not their names) and
-//! standard input are decoded as streams into owned chunk buffers. Either way a chunk ends at
-//! the first `\n` at or after `chunk_bytes` from its start (or at the end of input), so the
-//! same content is cut the same way whether it was compressed or not, and whatever the thread
-//! count. A line longer than `max_line_bytes` is passed on cut to `max_line_bytes + 1` bytes
-//! (so the parser rejects it) and the rest of it is skipped: memory stays bounded by
-//! `chunk_bytes + max_line_bytes` per chunk.
+//! standard input are decoded as streams ([`compactor_formats::decode::Decoder`], which caps
+//! the decoded size) into owned chunk buffers. Either way a chunk ends at the first *record*
+//! boundary ([`Framing::boundary`]) at or after `chunk_bytes` from its start (or at the end of
+//! input): for one-line records the first `\n`, for multi-line records the next line that
+//! starts a record, for CSV the first newline outside quotes. So a record is never split
+//! between two chunks (which are parsed in parallel), and the same content is cut the same way
+//! whether it was compressed or not, and whatever the thread count.
+//!
+//! A record may hold a chunk open for at most `max_line_bytes` past the cut point; then the
+//! chunk is cut at the next line start (see [`compactor_formats::framing`]). A single line
+//! longer than `max_line_bytes` (no newline for that long) is passed on cut to
+//! `max_line_bytes + 1` bytes (so the parser rejects it) and the rest of it is skipped: memory
+//! stays bounded by about `chunk_bytes + max_line_bytes` per chunk.
 //!
 //! ```text
-//!  path/glob/dir ─▶ InputFile{path, size, xxh3?} ─▶ Source::{Mapped | Stream(gz|zstd|stdin)}
+//!  path/glob/dir ─▶ InputFile{path, size, xxh3?} ─▶ Source::{Mapped | Stream(Decoder: gz|zstd|stdin)}
 //!                                                        │            └─▶ ReadHash (as read)
-//!                                        Chunker ─▶ Chunk{bytes} ...
+//!                      Chunker(framing) ─▶ Chunk{bytes of whole records} ... ─▶ Err(InputError)?
 //! ```
+//!
+//! # Broken compressed input
+//! A truncated, corrupt or too large compressed stream does not lose what came before the
+//! failure: the chunker hands out everything decoded up to it (whole records as usual, then a
+//! last chunk with the incomplete tail, if any, so that those records are parsed and
+//! accounted), and only then returns the error, an [`InputError`] naming the file and carrying
+//! the [`DecodeError`] (compression, compressed offset, decoded bytes). [`decode_error`] finds
+//! it in an `anyhow` chain.
 //!
 //! # Fingerprints
 //! The table's ledger names consumed files by size and xxh3-128 of their stored bytes. Hashing
@@ -26,12 +41,15 @@
 //! one taken while reading, or the file changed underneath the run.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+pub use compactor_formats::decode::{Compression, DecodeError};
+use compactor_formats::decode::Decoder;
+use compactor_formats::framing::Framing;
 use memmap2::Mmap;
 
 /// One input: a file, or standard input.
@@ -178,50 +196,12 @@ pub fn fingerprint(path: &Path) -> Result<InputFile> {
     Ok(f)
 }
 
-/// Compression of an input, recognised by magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain text.
-    None,
-    /// gzip (also multi-member).
-    Gzip,
-    /// zstd (also multi-frame).
-    Zstd,
-}
-
-impl Compression {
-    /// Recognises the compression from the first bytes.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
-
 /// An opened input.
 pub enum Source {
     /// A plain file, memory-mapped (`None` for an empty file).
     Mapped(Option<Arc<Mmap>>),
     /// A decoded stream.
     Stream(Box<dyn Read + Send>),
-}
-
-/// Counts the bytes read through it into a shared counter (compressed bytes, for progress).
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 /// An opened input: its bytes, and the hash that follows them as they are read.
@@ -236,27 +216,79 @@ pub struct Opened {
     pub hash: ReadHash,
 }
 
+/// A decode failure of one input file: the file as shown in reports, and what went wrong
+/// where (compression, compressed offset, decoded bytes).
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct InputError {
+    /// The input, as [`InputFile::display`] shows it.
+    pub path: String,
+    /// The decode failure.
+    pub error: DecodeError,
+}
+
+/// The [`DecodeError`] behind a failure of [`Chunker::next_chunk`] (or any error chain that
+/// holds an [`InputError`] or a bare [`DecodeError`]), if it was one.
+pub fn decode_error(err: &anyhow::Error) -> Option<&DecodeError> {
+    err.downcast_ref::<InputError>()
+        .map(|e| &e.error)
+        .or_else(|| err.downcast_ref::<DecodeError>())
+}
+
+/// Names the file in the decode errors of the reader under it: an `io::Error` carrying a
+/// [`DecodeError`] becomes one carrying an [`InputError`].
+struct Named<R> {
+    inner: R,
+    path: String,
+}
+
+impl<R: Read> Read for Named<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let kind = e.kind();
+            match DecodeError::try_from_io(e) {
+                Ok(error) => io::Error::new(
+                    kind,
+                    InputError {
+                        path: self.path.clone(),
+                        error,
+                    },
+                ),
+                Err(e) => e,
+            }
+        })
+    }
+}
+
+/// A decoding stream for `r`, errors naming `input`.
+fn decoded<R: Read + Send + 'static>(
+    input: &InputFile,
+    r: R,
+    max_decoded: u64,
+    consumed: Arc<AtomicU64>,
+) -> Result<(Compression, Box<dyn Read + Send>)> {
+    let d = Decoder::with_counter(r, max_decoded, consumed).map_err(|error| InputError {
+        path: input.display(),
+        error,
+    })?;
+    let c = d.compression();
+    Ok((
+        c,
+        Box::new(Named {
+            inner: d,
+            path: input.display(),
+        }),
+    ))
+}
+
 /// Opens an input, decoding gzip and zstd, capping the decoded size at `max_decoded`.
 /// `consumed` counts the stored (compressed) bytes read so far, for progress reporting.
 /// Fails if the file's size is no longer the listed one.
 pub fn open(input: &InputFile, max_decoded: u64, consumed: Arc<AtomicU64>) -> Result<Opened> {
-    let limited = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
-        Box::new(LimitedReader {
-            inner: r,
-            left: max_decoded,
-            limit: max_decoded,
-        })
-    };
     if input.is_stdin() {
-        let mut r = BufReader::with_capacity(1 << 20, io::stdin());
-        let c = Compression::sniff(r.fill_buf()?);
-        let s: Box<dyn Read + Send> = match c {
-            Compression::None => Box::new(r),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
-        };
+        let (c, s) = decoded(input, io::stdin(), max_decoded, consumed)?;
         return Ok(Opened {
-            source: Source::Stream(limited(s)),
+            source: Source::Stream(s),
             compression: c,
             hash: ReadHash::new(false, None),
         });
@@ -283,23 +315,19 @@ pub fn open(input: &InputFile, max_decoded: u64, consumed: Arc<AtomicU64>) -> Re
     );
     let hash = ReadHash::new(true, Some(map.clone()));
     let c = Compression::sniff(&map[..map.len().min(4)]);
-    let reader = Counting {
-        inner: MapReader {
-            map: map.clone(),
-            pos: 0,
-            released: 0,
-            hash: hash.clone(),
-        },
-        count: consumed,
-    };
     let source = match c {
         Compression::None => Source::Mapped(Some(map)),
-        Compression::Gzip => Source::Stream(limited(Box::new(flate2::read::MultiGzDecoder::new(
-            BufReader::with_capacity(1 << 20, reader),
-        )))),
-        Compression::Zstd => Source::Stream(limited(Box::new(
-            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, reader))?,
-        ))),
+        Compression::Gzip | Compression::Zstd => {
+            let reader = MapReader {
+                map,
+                pos: 0,
+                released: 0,
+                hash: hash.clone(),
+            };
+            let (sniffed, s) = decoded(input, reader, max_decoded, consumed)?;
+            debug_assert_eq!(sniffed, c);
+            Source::Stream(s)
+        }
     };
     Ok(Opened {
         source,
@@ -411,27 +439,7 @@ impl Read for MapReader {
     }
 }
 
-struct LimitedReader {
-    inner: Box<dyn Read + Send>,
-    left: u64,
-    limit: u64,
-}
-
-impl Read for LimitedReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
-            return Err(io::Error::other(format!(
-                "decompressed size exceeds max_decompressed_bytes ({} bytes)",
-                self.limit
-            )));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-/// A chunk of whole lines. It does not know its first line's number: counting lines is a
+/// A chunk of whole records. It does not know its first line's number: counting lines is a
 /// pass over the bytes, so the parser does it, and the caller numbers the chunks in order from
 /// each one's parsed line count.
 pub struct Chunk {
@@ -466,35 +474,47 @@ impl Chunk {
     }
 }
 
-/// Cuts an opened source into chunks (see the module docs).
+/// Cuts an opened source into chunks of whole records (see the module docs).
 pub struct Chunker {
     source: Source,
     chunk_bytes: usize,
     max_line: usize,
+    framing: Framing,
     pos: usize,
     buf: Vec<u8>,
     eof: bool,
     discarding: bool,
+    /// The read error that ended the stream, returned once the bytes before it are handed out.
+    error: Option<anyhow::Error>,
     /// Bytes consumed from the source so far (decoded bytes for streams).
     pub bytes_read: u64,
 }
 
+/// Bytes asked of a stream at a time beyond the first `chunk_bytes` of a chunk.
+const READ_STEP: usize = 64 << 10;
+
 impl Chunker {
-    /// A chunker with the given chunk size and line limit.
-    pub fn new(source: Source, chunk_bytes: usize, max_line: usize) -> Self {
+    /// A chunker cutting about every `chunk_bytes` at a record boundary of `framing`, with
+    /// records or lines longer than `max_line` bytes held to that limit (see the module docs).
+    pub fn new(source: Source, chunk_bytes: usize, max_line: usize, framing: Framing) -> Self {
         Chunker {
             source,
             chunk_bytes: chunk_bytes.max(1),
             max_line,
+            framing,
             pos: 0,
             buf: Vec::new(),
             eof: false,
             discarding: false,
+            error: None,
             bytes_read: 0,
         }
     }
 
-    /// The next chunk, or `None` at the end.
+    /// The next chunk, or `None` at the end. A stream that fails (truncated, corrupt, over the
+    /// decoded-size cap, unreadable) first hands out the chunks decoded before the failure,
+    /// the last one ending with the incomplete tail if there is one; then this returns the
+    /// error (an [`InputError`] for decode failures, see [`decode_error`]), and `None` after.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
         let chunk = match &mut self.source {
             Source::Mapped(None) => None,
@@ -504,8 +524,11 @@ impl Chunker {
                     None
                 } else {
                     let start = self.pos;
-                    let probe = (start + self.chunk_bytes - 1).min(len);
-                    let end = memchr::memchr(b'\n', &map[probe..]).map_or(len, |i| probe + i + 1);
+                    let probe = self.chunk_bytes - 1;
+                    let end = self
+                        .framing
+                        .boundary(&map[start..], probe, self.max_line)
+                        .map_or(len, |e| start + e);
                     self.pos = end;
                     self.bytes_read = end as u64;
                     Some(Chunk {
@@ -513,28 +536,37 @@ impl Chunker {
                     })
                 }
             }
-            Source::Stream(_) => self.next_stream_chunk()?.map(|v| Chunk {
-                data: ChunkData::Owned(v),
-            }),
+            Source::Stream(_) => match self.next_stream_chunk() {
+                Some(v) => Some(Chunk {
+                    data: ChunkData::Owned(v),
+                }),
+                None => match self.error.take() {
+                    Some(e) => return Err(e),
+                    None => None,
+                },
+            },
         };
         Ok(chunk)
     }
 
-    fn fill(&mut self, want: usize) -> Result<()> {
+    /// Reads until `buf` holds `want` bytes or the stream ends. A read error ends the stream:
+    /// it is kept in `self.error` for after the bytes before it.
+    fn fill(&mut self, want: usize) {
         let Source::Stream(r) = &mut self.source else {
-            bail!("fill on a mapped source")
+            self.eof = true;
+            return;
         };
         while !self.eof && self.buf.len() < want {
             let old = self.buf.len();
-            let grow = (want - old).max(64 << 10);
+            let grow = (want - old).max(READ_STEP);
             self.buf.resize(old + grow, 0);
             let n = loop {
                 match r.read(&mut self.buf[old..]) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        self.buf.truncate(old);
-                        return Err(anyhow::Error::new(e).context("reading input"));
+                        self.error = Some(read_error(e));
+                        break 0;
                     }
                 }
             };
@@ -544,13 +576,13 @@ impl Chunker {
                 self.eof = true;
             }
         }
-        Ok(())
     }
 
-    fn next_stream_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+    fn next_stream_chunk(&mut self) -> Option<Vec<u8>> {
         loop {
             if self.discarding {
-                self.fill(1)?;
+                // Skipping the rest of an overlong line.
+                self.fill(1);
                 match memchr::memchr(b'\n', &self.buf) {
                     Some(i) => {
                         self.buf.drain(..=i);
@@ -558,7 +590,7 @@ impl Chunker {
                     }
                     None if self.eof => {
                         self.buf.clear();
-                        return Ok(None);
+                        return None;
                     }
                     None => {
                         self.buf.clear();
@@ -566,23 +598,21 @@ impl Chunker {
                     }
                 }
             }
-            self.fill(self.chunk_bytes)?;
+            self.fill(self.chunk_bytes);
             if self.buf.is_empty() {
-                return Ok(None);
+                return None;
             }
             let probe = (self.chunk_bytes - 1).min(self.buf.len());
-            let mut searched = probe;
             loop {
-                if let Some(i) = memchr::memchr(b'\n', &self.buf[searched..]) {
-                    let end = searched + i + 1;
+                if let Some(end) = self.framing.boundary(&self.buf, probe, self.max_line) {
                     let rest = self.buf.split_off(end);
-                    return Ok(Some(std::mem::replace(&mut self.buf, rest)));
+                    return Some(std::mem::replace(&mut self.buf, rest));
                 }
                 if self.eof {
-                    return Ok(Some(std::mem::take(&mut self.buf)));
+                    return Some(std::mem::take(&mut self.buf));
                 }
-                // The line crossing the boundary is still open: is it too long?
-                let line_start = memchr::memrchr(b'\n', &self.buf[..probe]).map_or(0, |i| i + 1);
+                // No boundary yet. Is the last line (still open) too long?
+                let line_start = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
                 if self.buf.len() - line_start > self.max_line + 1 {
                     // Cut past max_line (and past a `\r` there, which the line splitter would
                     // strip), so the parser sees an overlong line and rejects it.
@@ -594,13 +624,29 @@ impl Chunker {
                     chunk.push(b'\n');
                     self.buf.clear();
                     self.discarding = true;
-                    return Ok(Some(chunk));
+                    return Some(chunk);
                 }
-                searched = self.buf.len();
-                let want = self.buf.len() + (64 << 10);
-                self.fill(want)?;
+                let want = self.buf.len() + READ_STEP;
+                self.fill(want);
             }
         }
+    }
+}
+
+/// The `anyhow` error for a failed read of a stream: the [`InputError`] (or bare
+/// [`DecodeError`]) inside it as such, so that callers can downcast it.
+fn read_error(e: io::Error) -> anyhow::Error {
+    if e.get_ref().is_some_and(|i| i.is::<InputError>()) {
+        let kind = e.kind();
+        return match e.into_inner().map(|i| i.downcast::<InputError>()) {
+            Some(Ok(ie)) => anyhow::Error::new(*ie),
+            Some(Err(other)) => anyhow::Error::new(io::Error::new(kind, other)),
+            None => anyhow::Error::new(io::Error::from(kind)),
+        };
+    }
+    match DecodeError::try_from_io(e) {
+        Ok(d) => anyhow::Error::new(d),
+        Err(e) => anyhow::Error::new(e).context("reading input"),
     }
 }
 

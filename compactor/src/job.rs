@@ -56,11 +56,32 @@ pub struct Job {
 pub struct InputConfig {
     /// Files, directories (read recursively) and globs; `-` reads standard input.
     pub paths: Vec<String>,
-    /// `json`, `combined` or `common`.
+    /// The format: `json`, `combined`, `common`, `syslog`, `logfmt`, `csv`, `tsv`,
+    /// `cloudfront`, `alb`, `elb`, `s3`, `regex`, `grok`, `text`, or `auto` (detected per
+    /// file from its first lines; the run report says what was chosen and how sure it is).
     pub format: Format,
     /// Access logs: names of the trailing fields, in order (others are `extra_N`).
     #[serde(default)]
     pub extra_columns: Vec<String>,
+    /// `regex` and `grok`: the pattern; its named captures become columns.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Multi-line records: a grok (or plain regex) pattern matching the first line of each
+    /// record; the lines after it that do not match belong to it (stack traces).
+    #[serde(default)]
+    pub record_start: Option<String>,
+    /// `csv` and `tsv` options.
+    #[serde(default)]
+    pub delimited: compactor_formats::delimited::DelimitedOptions,
+    /// Column name = chrono `strftime` format, for timestamp layouts the built-in fast paths
+    /// (ISO 8601, RFC 3339, access log, syslog, epochs) do not know.
+    #[serde(default)]
+    pub timestamp_formats: BTreeMap<String, String>,
+    /// Syslog RFC 3164 timestamps carry no year: the year to assume. Default: the year of the
+    /// input file's modification time (a December line in a file written in January gets the
+    /// year before).
+    #[serde(default)]
+    pub year: Option<i32>,
 }
 
 /// `[output]`
@@ -365,6 +386,17 @@ impl Job {
             max_columns: self.limits.max_columns,
         };
         opts.extra_columns = self.input.extra_columns.clone();
+        opts.pattern = self.input.pattern.clone();
+        opts.record_start = self.input.record_start.clone();
+        opts.delimited = self.input.delimited.clone();
+        opts.timestamp_formats = self.input.timestamp_formats.clone();
+        if let Some(year) = self.input.year {
+            // Its last day, so that the "month after the reference: last year" rule never
+            // moves a line out of it.
+            let days = compactor_formats::ts::days_from_civil(i64::from(year), 12, 31);
+            opts.reference_micros = Some(days * 86_400_000_000);
+        }
+        opts.prepare()?;
         for (name, t) in &self.schema {
             opts.forced.insert(name.clone(), t.parse()?);
         }

@@ -28,7 +28,9 @@
 //!                                              │ finish
 //!   commit(adds + ledger) ◀─ segments ◀─ queue(4) ◀─ merge + dedup (producer thread)
 //! ```
-//! Invariant checked before committing: `lines_in == rows_out + duplicates + rejected`.
+//! Invariant checked before committing: `records_in == rows_out + duplicates + rejected`
+//! (a record is a line, or a multi-line record's lines; header lines are counted apart, in
+//! `meta_lines`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -96,7 +98,8 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// What a run did. `lines_in == rows_out + duplicates + rejected` always holds.
+/// What a run did. `records_in == rows_out + duplicates + rejected` always holds, and
+/// `lines_in == records_in + meta_lines` unless records span several lines.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     /// Unique id of the run (names its quarantine file).
@@ -115,11 +118,25 @@ pub struct RunReport {
     pub files_skipped: u64,
     /// Lines read.
     pub lines_in: u64,
+    /// Records read: lines, or groups of lines for multi-line records, not counting
+    /// `meta_lines`.
+    pub records_in: u64,
+    /// Header and directive lines consumed as format metadata (a CSV header, Zeek `#fields`,
+    /// W3C `#Fields:`), neither rows nor rejects.
+    pub meta_lines: u64,
+    /// Inputs that could not be read to their end (a truncated or corrupt gzip/zstd stream,
+    /// or more than `max_decompressed_bytes` decoded): file, compression and offset. The
+    /// records decoded before the error were kept; the error counts as one rejected record
+    /// and is in the quarantine.
+    pub input_errors: Vec<String>,
+    /// Per input file whose format was `auto`: the format chosen and how sure the detection
+    /// was (`"syslog (confidence 1.00 on 200 records)"`).
+    pub detected: BTreeMap<String, String>,
     /// Rows written.
     pub rows_out: u64,
-    /// Lines dropped as duplicates.
+    /// Records dropped as duplicates.
     pub duplicates: u64,
-    /// Lines rejected (see the quarantine file).
+    /// Records rejected (see the quarantine file).
     pub rejected: u64,
     /// Bytes of input as stored.
     pub bytes_in: u64,
@@ -157,6 +174,86 @@ pub struct RunReport {
     /// CPU seconds (user + system, all threads) of each phase; divided by `phase_seconds`, the
     /// number of cores the phase kept busy.
     pub phase_cpu_seconds: BTreeMap<String, f64>,
+}
+
+/// The decoding error (truncated, corrupt or too large a compressed stream) behind `e`, if
+/// that is what it is.
+fn decode_error(e: &anyhow::Error) -> Option<&compactor_formats::decode::DecodeError> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<compactor_formats::decode::DecodeError>()
+            .or_else(|| {
+                c.downcast_ref::<std::io::Error>()
+                    .and_then(compactor_formats::decode::DecodeError::from_io)
+            })
+    })
+}
+
+/// Bytes of each input file read for format detection and headers (see
+/// [`ParseOptions::for_file`](compactor_formats::ParseOptions::for_file)).
+pub const HEAD_BYTES: usize = 256 << 10;
+
+/// The first [`HEAD_BYTES`] of a file (decoded), cut after its last whole line. A file that
+/// cannot be decoded that far gives what could be (the real read reports the error).
+pub(crate) fn read_head(file: &InputFile, max_decoded: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let opened = input::open(file, max_decoded, Default::default())?;
+    let mut head = match opened.source {
+        input::Source::Mapped(None) => Vec::new(),
+        input::Source::Mapped(Some(map)) => map[..map.len().min(HEAD_BYTES)].to_vec(),
+        input::Source::Stream(r) => {
+            let mut v = Vec::with_capacity(HEAD_BYTES);
+            let _ = r.take(HEAD_BYTES as u64).read_to_end(&mut v);
+            v
+        }
+    };
+    if head.len() == HEAD_BYTES {
+        let keep = memchr::memrchr(b'\n', &head).map_or(head.len(), |i| i + 1);
+        head.truncate(keep);
+    }
+    Ok(head)
+}
+
+/// The parse options for one input file: `auto` resolved on its first bytes `head`, its header
+/// read, and the reference instant for formats whose timestamps lack the year (the job's
+/// `year`, else the file's modification time). Returns the detection for `auto`.
+pub(crate) fn file_options(
+    job_opts: &compactor_formats::ParseOptions,
+    file: &InputFile,
+    head: &[u8],
+) -> Result<(
+    compactor_formats::ParseOptions,
+    Option<compactor_formats::detect::Detection>,
+)> {
+    let mut opts = job_opts.clone();
+    if opts.reference_micros.is_none() {
+        let mtime = if file.is_stdin() {
+            std::time::SystemTime::now()
+        } else {
+            std::fs::metadata(&file.path)?.modified()?
+        };
+        let since = mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        opts.reference_micros = Some(since.as_micros() as i64);
+    }
+    opts.for_file(head)
+        .with_context(|| format!("reading the header of {}", file.display()))
+}
+
+/// [`file_options`] for a run: a detection is logged and reported.
+fn run_file_options(
+    job_opts: &compactor_formats::ParseOptions,
+    file: &InputFile,
+    head: &[u8],
+    report: &mut RunReport,
+) -> Result<compactor_formats::ParseOptions> {
+    let (opts, detection) = file_options(job_opts, file, head)?;
+    if let Some(d) = detection {
+        let what = d.to_string();
+        tracing::info!("{}: format auto: {what}", file.display());
+        report.detected.insert(file.display(), what);
+    }
+    Ok(opts)
 }
 
 /// Keeps glibc's malloc from holding on to freed memory once a run is memory-bound.
@@ -247,10 +344,10 @@ impl RunReport {
             );
         }
         let mut s = format!(
-            "{head}\n  files {} read, {} already consumed\n  lines {} = rows {} + duplicates {} + rejected {}\n  bytes {} raw ({} stored) -> {} out in {} segment(s), ratio {:.1}x raw, {:.1}x stored\n  {:.2} s, {mbps:.0} MB/s raw, {} thread(s)",
+            "{head}\n  files {} read, {} already consumed\n  records {} = rows {} + duplicates {} + rejected {}\n  bytes {} raw ({} stored) -> {} out in {} segment(s), ratio {:.1}x raw, {:.1}x stored\n  {:.2} s, {mbps:.0} MB/s raw, {} thread(s)",
             self.files_in,
             self.files_skipped,
-            self.lines_in,
+            self.records_in,
             self.rows_out,
             self.duplicates,
             self.rejected,
@@ -263,6 +360,18 @@ impl RunReport {
             self.seconds,
             self.threads
         );
+        if self.records_in != self.lines_in {
+            s.push_str(&format!(
+                "\n  lines {} = records (some multi-line) + {} header lines",
+                self.lines_in, self.meta_lines
+            ));
+        }
+        for (file, d) in &self.detected {
+            s.push_str(&format!("\n  format of {file}: {d}"));
+        }
+        for e in &self.input_errors {
+            s.push_str(&format!("\n  input error: {e}"));
+        }
         if let Some(q) = &self.quarantine {
             s.push_str(&format!("\n  rejected lines: {q}"));
         }
@@ -545,14 +654,32 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     for file in inputs.iter_mut() {
         tracing::info!("reading {} ({} bytes)", file.display(), file.size);
         let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // Per file: `auto` resolved, the header read, the syslog year's reference instant.
+        let file_opts = if file.is_stdin() {
+            // Standard input cannot be read twice: its options come from the job alone
+            // (`auto` is resolved on the first chunk, with the job's record framing).
+            None
+        } else {
+            let head = read_head(file, job.limits.max_decompressed_bytes)
+                .with_context(|| format!("reading {}", file.display()))?;
+            Some(run_file_options(&parse_opts, file, &head, &mut report)?)
+        };
         let opened = input::open(file, job.limits.max_decompressed_bytes, consumed.clone())?;
         let mapped = matches!(opened.source, input::Source::Mapped(_));
         let hash = opened.hash;
-        let mut chunker = Chunker::new(
-            opened.source,
-            DEFAULT_CHUNK_BYTES,
-            job.limits.max_line_bytes,
-        );
+        // Chunks are cut at record boundaries of this framing.
+        let framing = file_opts.as_ref().unwrap_or(&parse_opts).framing();
+        let mut chunker = Chunker::new(opened.source, DEFAULT_CHUNK_BYTES, job.limits.max_line_bytes, framing.clone());
+        let _ = &framing;
+        let mut first = None;
+        let file_opts = match file_opts {
+            Some(o) => o,
+            None => {
+                first = chunker.next_chunk()?;
+                let head = first.as_ref().map_or(&[][..], |c| c.bytes());
+                run_file_options(&parse_opts, file, head, &mut report)?
+            }
+        };
         // Parsing is a pipeline, not a sequence of barriers: up to `group` chunks are parsed
         // as tasks on the pool while this thread takes their results in input order (helping
         // with the parsing while it waits), so no core waits for the slowest chunk of a
@@ -561,19 +688,32 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         // streams hash as they are read).
         type Parsed = (u64, input::Chunk, compactor_formats::Result<ParsedChunk>);
         let (tx, rx) = crossbeam::channel::unbounded::<Parsed>();
-        let parse_opts = &parse_opts;
+        let parse_opts = &file_opts;
+        // 1-based number of the next chunk's first line
+        let mut next_line = 1u64;
+        // A stream that could not be decoded to its end (truncated, corrupt, over the cap):
+        // what was decoded before is parsed and kept; the error becomes a rejected record.
+        let mut input_error: Option<String> = None;
         rayon::in_place_scope_fifo(|s| -> Result<()> {
-            // 1-based number of the next chunk's first line
-            let mut next_line = 1u64;
             let (mut spawned, mut taken) = (0u64, 0u64);
             let mut ready = BTreeMap::new();
             let mut eof = false;
             loop {
                 while !eof && spawned - taken < group as u64 {
-                    match chunker
-                        .next_chunk()
-                        .with_context(|| format!("reading {}", file.display()))?
-                    {
+                    let next = match first.take() {
+                        Some(c) => Some(c),
+                        None => match chunker.next_chunk() {
+                            Ok(c) => c,
+                            Err(e) if decode_error(&e).is_some() => {
+                                input_error = Some(format!("{e:#}"));
+                                None
+                            }
+                            Err(e) => {
+                                return Err(e.context(format!("reading {}", file.display())))
+                            }
+                        },
+                    };
+                    match next {
                         Some(c) => {
                             in_flight.try_grow(c.bytes().len() * 3)?;
                             let (tx, id) = (tx.clone(), spawned);
@@ -606,6 +746,8 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 }
                 next_line += p.lines;
                 report.lines_in += p.lines;
+                report.records_in += p.records;
+                report.meta_lines += p.meta_lines;
                 report.rejected += p.rejects.len() as u64;
                 quarantine.write(&file.display(), &p.rejects)?;
                 if p.batch.num_rows() > 0 {
@@ -638,6 +780,18 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             }
         })?;
         in_flight.free();
+        if let Some(e) = input_error {
+            tracing::warn!("{}: {e}; the records before it were kept", file.display());
+            let reject = compactor_formats::Reject {
+                line: next_line,
+                reason: format!("input error: {e}"),
+                raw: Vec::new(),
+            };
+            quarantine.write(&file.display(), std::slice::from_ref(&reject))?;
+            report.records_in += 1;
+            report.rejected += 1;
+            report.input_errors.push(format!("{}: {e}", file.display()));
+        }
         report.bytes_decoded += chunker.bytes_read;
         drop(chunker);
         if !file.is_stdin() {
@@ -675,12 +829,12 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
 
     // 4. rejected share
     if report.rejected > 0 {
-        let share = report.rejected as f64 / report.lines_in as f64;
+        let share = report.rejected as f64 / report.records_in.max(1) as f64;
         if share > job.limits.max_rejected_share {
             bail!(TooManyRejected(format!(
-                "{} of {} lines ({:.2}%) were rejected, above max_rejected_share ({:.2}%); nothing was committed. See {}",
+                "{} of {} records ({:.2}%) were rejected, above max_rejected_share ({:.2}%); nothing was committed. See {}",
                 report.rejected,
-                report.lines_in,
+                report.records_in,
                 share * 100.0,
                 job.limits.max_rejected_share * 100.0,
                 report.quarantine.as_deref().unwrap_or("the quarantine")
@@ -858,8 +1012,8 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         report.bytes_out += seg.size;
         report.segments += 1;
     }
-    if report.lines_in != report.rows_out + report.duplicates + report.rejected {
-        bail!("internal error: accounting does not add up ({} lines != {} rows + {} duplicates + {} rejected)", report.lines_in, report.rows_out, report.duplicates, report.rejected);
+    if report.records_in != report.rows_out + report.duplicates + report.rejected {
+        bail!("internal error: accounting does not add up ({} records != {} rows + {} duplicates + {} rejected)", report.records_in, report.rows_out, report.duplicates, report.rejected);
     }
     for d in &dirs {
         segment::sync_dir(d)?;
@@ -889,6 +1043,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         ("numFiles".to_string(), report.segments.to_string()),
         ("numOutputBytes".to_string(), report.bytes_out.to_string()),
         ("compactorLinesIn".to_string(), report.lines_in.to_string()),
+        (
+            "compactorRecordsIn".to_string(),
+            report.records_in.to_string(),
+        ),
         (
             "compactorDuplicates".to_string(),
             report.duplicates.to_string(),

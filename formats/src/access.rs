@@ -7,11 +7,12 @@
 //! ```
 //!
 //! # Columns
-//! `ip, ident, user, ts, method, path, protocol, status, bytes` and, for `combined`,
+//! `ip, ident, user, ts, ts_offset, method, path, protocol, status, bytes` and, for `combined`,
 //! `referer, user_agent`; then one column per trailing field, named by
 //! [`crate::ParseOptions::extra_columns`] or `extra_N`.
 //! - `-` becomes null in `ident`, `user`, `bytes`, `referer`, `user_agent` and the extras.
-//! - `ts` is a UTC timestamp (the zone offset is applied).
+//! - `ts` is a UTC timestamp (the zone offset is applied); `ts_offset` keeps the offset as
+//!   written, in minutes east of UTC (`-0700` is -420), so local time can be recovered.
 //! - The request splits at its first and last space into method, path and protocol; a request
 //!   that does not split that way (garbage from scanners) is kept whole in `path`, with
 //!   method and protocol null; a request of `-` makes all three null.
@@ -24,11 +25,12 @@ use crate::builder::RowsBuilder;
 use crate::{ts, LineParser};
 
 /// Column names of the fixed fields, in order.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "ip",
     "ident",
     "user",
     "ts",
+    "ts_offset",
     "method",
     "path",
     "protocol",
@@ -145,9 +147,17 @@ impl LineParser for AccessParser {
         let user = c.bare("user")?;
         nullable(rows, "user", base, user);
         let (off, t) = c.delimited(b'[', b']', false, "timestamp")?;
-        let micros =
-            ts::parse_clf(t.as_bytes()).ok_or_else(|| format!("invalid timestamp [{t}]"))?;
+        let (micros, offset) =
+            ts::parse_clf_tz(t.as_bytes()).ok_or_else(|| format!("invalid timestamp [{t}]"))?;
         rows.push_ts("ts", micros, base + off, t.len());
+        match offset {
+            // The zone's text span: after the space that follows the seconds.
+            Some(minutes) => {
+                let z = t.rfind(' ').map_or(t.len(), |i| i + 1);
+                rows.push_int("ts_offset", i64::from(minutes), base + off + z, t.len() - z);
+            }
+            None => rows.push_null("ts_offset"),
+        }
         let (roff, req) = c.quoted("request")?;
         let first = req.find(' ');
         let last = req.rfind(' ');

@@ -90,6 +90,8 @@ struct Pending {
 /// Accumulates rows for one chunk. See the module docs.
 pub struct RowsBuilder {
     forced: FastMap<String, ColumnType>,
+    /// Per folded column name: a user timestamp format (`ParseOptions::timestamp_formats`).
+    ts_formats: FastMap<String, String>,
     reserved: Vec<String>,
     max_columns: usize,
     columns: Vec<Column>,
@@ -114,6 +116,11 @@ impl RowsBuilder {
                 .forced
                 .iter()
                 .map(|(k, v)| (sanitize_name(k).to_ascii_lowercase(), *v))
+                .collect(),
+            ts_formats: opts
+                .timestamp_formats
+                .iter()
+                .map(|(k, v)| (sanitize_name(k).to_ascii_lowercase(), v.clone()))
                 .collect(),
             reserved: opts
                 .reserved
@@ -326,6 +333,9 @@ impl RowsBuilder {
     /// Validates the open row and appends it. On `Err(reason)` nothing was appended; the caller
     /// then calls [`Self::abort_row`].
     pub fn commit_row(&mut self, chunk: &[u8]) -> std::result::Result<(), String> {
+        if !self.ts_formats.is_empty() {
+            self.apply_ts_formats(chunk);
+        }
         let row = self.rows;
         let mut marks = std::mem::take(&mut self.marks);
         marks.resize(self.columns.len(), usize::MAX);
@@ -380,6 +390,41 @@ impl RowsBuilder {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// Reads string cells of columns with a user timestamp format as timestamps; a written
+    /// zone offset goes to a `<name>_offset` column (minutes east of UTC). A value that does not
+    /// match the format stays a string.
+    fn apply_ts_formats(&mut self, chunk: &[u8]) {
+        let mut offsets = Vec::new();
+        for k in 0..self.pending.len() {
+            let p = &self.pending[k];
+            if p.cell.kind != Kind::Str {
+                continue;
+            }
+            let name = &self.names[p.name.0..p.name.1];
+            let Some(format) = self.ts_formats.get(&sanitize_name(name).to_ascii_lowercase())
+            else {
+                continue;
+            };
+            let Ok(text) = std::str::from_utf8(self.text(chunk, &p.cell)) else {
+                continue;
+            };
+            if let Some((micros, offset)) = ts::parse_with_format(text, format) {
+                if let Some(minutes) = offset {
+                    let mut cell = p.cell;
+                    cell.kind = Kind::Int;
+                    cell.num = i64::from(minutes) as u64;
+                    offsets.push((format!("{name}_offset"), cell));
+                }
+                let p = &mut self.pending[k];
+                p.cell.kind = Kind::Ts;
+                p.cell.num = micros as u64;
+            }
+        }
+        for (name, cell) in offsets {
+            self.push(&name, cell);
+        }
     }
 
     /// Builds the batch: one column per field seen, typed by the widening rules.
@@ -550,4 +595,42 @@ fn convert(cell: Cell, t: ColumnType, text: &[u8]) -> std::result::Result<Cell, 
         out.kind = Kind::Str;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    use arrow_array::Array;
+
+    use crate::{parse_all, Format, ParseOptions};
+
+    #[test]
+    fn user_timestamp_formats_type_their_columns_and_keep_offsets() {
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.timestamp_formats
+            .insert("t".into(), "%y/%m/%d %H:%M:%S %z".into());
+        opts.timestamp_formats
+            .insert("d".into(), "%d.%m.%Y %H:%M".into());
+        let p = parse_all(
+            &opts,
+            br#"{"t":"17/06/09 20:10:40 +0100","d":"03.06.2005 15:42","x":"17/06/09 20:10:40 +0100"}
+{"t":"not a time","d":"04.06.2005 00:00"}
+"#,
+        )
+        .unwrap();
+        assert!(p.rejects.is_empty());
+        let b = &p.batch;
+        // `t` saw a non-matching value: it stays a string column, verbatim.
+        let t = b.column_by_name("t").unwrap();
+        assert_eq!(t.as_string::<i32>().value(0), "17/06/09 20:10:40 +0100");
+        let off = b.column_by_name("t_offset").unwrap().as_primitive::<Int64Type>();
+        assert_eq!((off.value(0), off.is_null(1)), (60, true));
+        let d = b.column_by_name("d").unwrap();
+        let d = d.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(d.value(0), 1_117_813_320_000_000);
+        assert!(b.column_by_name("d_offset").is_none());
+        // Columns without a format are untouched.
+        assert!(b.column_by_name("x").unwrap().as_string_opt::<i32>().is_some());
+    }
 }

@@ -1,10 +1,13 @@
 //! Invariant checks shared by the fuzz targets.
 //!
-//! Every target parses its input with [`parse_and_check`], which asserts what must hold for
-//! *any* input and any options (line accounting, reject bookkeeping, limits, schema shape), and
-//! then runs a format oracle that re-reads each accepted line independently and compares the
-//! row the parser produced with it ([`check_json_rows`], [`check_access_rows`]).
-//! A failed assertion is a finding: libFuzzer saves the input under `fuzz/artifacts/`.
+//! Every parser target parses its input with [`parse_and_check`], which asserts what must hold
+//! for *any* input and any options (line and record accounting, reject bookkeeping, limits,
+//! schema shape), and then may run a format oracle that re-reads each accepted record
+//! independently and compares the row the parser produced with it ([`check_json_rows`],
+//! [`check_access_rows`]), and [`check_split`], which parses the input again in two chunks cut
+//! at a record boundary, as the chunker would. [`check_framing`] checks the record splitter
+//! itself and [`check_decode`] the decompressor. A failed assertion is a finding: libFuzzer
+//! saves the input under `fuzz/artifacts/`.
 
 use std::collections::HashSet;
 
@@ -12,28 +15,50 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
+use compactor_formats::framing::Framing;
 use compactor_formats::schema::{sanitize_name, INVALID_NAME_CHARS};
-use compactor_formats::{count_lines, for_each_line, parse_chunk, ParseOptions, ParsedChunk};
+use compactor_formats::{count_lines, parse_chunk, Format, ParseOptions, ParsedChunk};
 use serde_json::value::RawValue;
 
-/// A parse of one input with its lines and which of them became rows.
+pub mod decode;
+pub mod framing;
+
+pub use decode::check_decode;
+pub use framing::check_framing;
+
+/// A parse of one input with its records and which of them became rows.
 pub struct Checked<'a> {
     /// What `parse_chunk` returned.
     pub parsed: ParsedChunk,
-    /// The input's lines, as `parse_chunk` splits them.
-    pub lines: Vec<&'a [u8]>,
-    /// Indices into `lines` of the accepted lines; row `k` of the batch is `lines[accepted[k]]`.
+    /// The input's records as the options' framing splits them (for one-line formats, its
+    /// lines), without terminators.
+    pub records: Vec<&'a [u8]>,
+    /// The 1-based line number (from `first_line`) of each record's first line.
+    pub record_lines: Vec<u64>,
+    /// Indices into `records` of the accepted records: row `k` of the batch is
+    /// `records[accepted[k]]`. Only known when the chunk has no metadata lines (`exact`).
     pub accepted: Vec<usize>,
+    /// Whether `accepted` is exact (no metadata lines, whose records are neither rows nor
+    /// rejects).
+    pub exact: bool,
 }
 
-/// The lines of `data` without terminators, as `parse_chunk` sees them.
-pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
-    let mut spans = Vec::new();
-    for_each_line(data, |start, l| spans.push((start, l.len())));
-    spans
-        .into_iter()
-        .map(|(start, len)| &data[start..start + len])
-        .collect()
+/// The records of `data` under `framing`: (offset, bytes without the terminator, lines).
+pub fn split_records(framing: &Framing, data: &[u8]) -> Vec<(usize, usize, u64)> {
+    let mut out = Vec::new();
+    framing.for_each_record(data, |start, r, n| out.push((start, r.len(), n)));
+    out
+}
+
+/// The framing `parse_chunk` uses for `opts` (its `record_start` compiled if it was not).
+pub fn framing_of(opts: &ParseOptions) -> Framing {
+    if opts.record_start.is_some() && opts.prepared.record_start.is_none() {
+        let mut o = opts.clone();
+        if o.prepare().is_ok() {
+            return o.framing();
+        }
+    }
+    opts.framing()
 }
 
 /// Whether compactor may produce a column of this Arrow type.
@@ -55,36 +80,82 @@ fn forced_type(opts: &ParseOptions, name: &str) -> Option<DataType> {
         .map(|(_, t)| t.data_type())
 }
 
-/// Parses `data` with `opts` and asserts the invariants that hold for any input.
+/// Formats whose accepted records are always valid UTF-8 as a whole (pattern formats may
+/// accept a line whose unmatched part is not).
+fn whole_record_utf8(opts: &ParseOptions) -> bool {
+    matches!(
+        opts.format,
+        None | Some(Format::Json | Format::Combined | Format::Common | Format::Text)
+    )
+}
+
+/// Parses `data` with `opts` and asserts the invariants that hold for any input:
+///
+/// - `parse_chunk` does not fail; `lines == count_lines(data)`; `records == rows + rejects`;
+///   `records + meta_lines <= lines`, with equality for one-line framings; the framing's
+///   records are the parsed records plus at least one record per metadata line group;
+/// - rejects are in order, each at the first line of one of the framing's records, with a
+///   reason, its `raw` the record's prefix of at most `max_line_bytes`;
+/// - accepted records (when known) are not blank, within `max_line_bytes`, and UTF-8 for the
+///   formats that require it; no rows means no columns;
+/// - columns: allowed types, nullable, sanitized names unique case-insensitively, at most
+///   `max_columns`, forced types honoured.
 pub fn parse_and_check<'a>(opts: &ParseOptions, data: &'a [u8], first_line: u64) -> Checked<'a> {
     let parsed = match parse_chunk(opts, data, first_line) {
         Ok(p) => p,
         Err(e) => panic!("parse_chunk returned an error (only bugs should): {e}"),
     };
-    let lines = split_lines(data);
-    let n = lines.len() as u64;
+    let framing = framing_of(opts);
+    let spans = split_records(&framing, data);
+    let mut records = Vec::with_capacity(spans.len());
+    let mut record_lines = Vec::with_capacity(spans.len());
+    let mut line = first_line;
+    for &(start, len, n) in &spans {
+        records.push(&data[start..start + len]);
+        record_lines.push(line);
+        line += n;
+    }
+    let rows = parsed.batch.num_rows() as u64;
+    let rejected = parsed.rejects.len() as u64;
     assert_eq!(
         parsed.lines,
         count_lines(data),
         "lines != count_lines(data)"
     );
-    assert_eq!(parsed.lines, n, "lines != for_each_line count");
-    assert_eq!(
-        parsed.batch.num_rows() as u64 + parsed.rejects.len() as u64,
-        parsed.lines,
-        "rows + rejects != lines"
+    assert_eq!(line - first_line, parsed.lines, "framing lines != lines");
+    assert_eq!(rows + rejected, parsed.records, "rows + rejects != records");
+    assert!(
+        parsed.records + parsed.meta_lines <= parsed.lines,
+        "records {} + meta_lines {} > lines {}",
+        parsed.records,
+        parsed.meta_lines,
+        parsed.lines
+    );
+    if matches!(framing, Framing::Lines) {
+        assert_eq!(
+            parsed.records + parsed.meta_lines,
+            parsed.lines,
+            "one-line records: records + meta_lines != lines"
+        );
+    }
+    let meta_records = (records.len() as u64).checked_sub(parsed.records);
+    let meta_records = meta_records.unwrap_or_else(|| {
+        panic!(
+            "{} records parsed but the framing splits {}",
+            parsed.records,
+            records.len()
+        )
+    });
+    assert!(
+        meta_records <= parsed.meta_lines && (meta_records > 0) == (parsed.meta_lines > 0),
+        "{meta_records} metadata records for {} metadata lines",
+        parsed.meta_lines
     );
 
     let max = opts.limits.max_line_bytes;
-    let mut rejected = vec![false; lines.len()];
+    let mut is_rejected = vec![false; records.len()];
     let mut prev: Option<u64> = None;
     for r in &parsed.rejects {
-        assert!(
-            r.line >= first_line && r.line - first_line < n,
-            "reject line {} outside {first_line}..{}",
-            r.line,
-            first_line + n
-        );
         if let Some(p) = prev {
             assert!(
                 r.line > p,
@@ -93,35 +164,53 @@ pub fn parse_and_check<'a>(opts: &ParseOptions, data: &'a [u8], first_line: u64)
             );
         }
         prev = Some(r.line);
+        let i = record_lines.binary_search(&r.line).unwrap_or_else(|_| {
+            panic!(
+                "reject line {} is not the first line of a record (records start at {:?})",
+                r.line,
+                &record_lines[..record_lines.len().min(20)]
+            )
+        });
         assert!(!r.reason.is_empty(), "empty reject reason");
         assert!(
             r.raw.len() <= max,
             "reject raw is {} bytes > max_line_bytes {max}",
             r.raw.len()
         );
-        let i = (r.line - first_line) as usize;
-        let line = lines[i];
+        let rec = records[i];
         assert_eq!(
             r.raw,
-            &line[..line.len().min(max)],
-            "reject raw is not the line's prefix (line {})",
+            &rec[..rec.len().min(max)],
+            "reject raw is not the record's prefix (line {})",
             r.line
         );
-        rejected[i] = true;
+        is_rejected[i] = true;
     }
-    let accepted: Vec<usize> = (0..lines.len()).filter(|&i| !rejected[i]).collect();
+    let exact = parsed.meta_lines == 0;
+    let accepted: Vec<usize> = if exact {
+        (0..records.len()).filter(|&i| !is_rejected[i]).collect()
+    } else {
+        Vec::new()
+    };
+    if exact {
+        assert_eq!(accepted.len() as u64, rows, "accepted records != rows");
+    }
     for &i in &accepted {
-        let l = lines[i];
-        assert!(l.len() <= max, "accepted a line longer than max_line_bytes");
+        let l = records[i];
+        let at = record_lines[i];
         assert!(
-            std::str::from_utf8(l).is_ok(),
-            "accepted a non-UTF-8 line {}",
-            i as u64 + first_line
+            l.len() <= max,
+            "accepted record {at} longer than max_line_bytes"
         );
+        if whole_record_utf8(opts) {
+            assert!(
+                std::str::from_utf8(l).is_ok(),
+                "accepted a non-UTF-8 record {at}"
+            );
+        }
         assert!(
             !l.iter().all(u8::is_ascii_whitespace),
-            "accepted a blank line {}",
-            i as u64 + first_line
+            "accepted a blank record {at}"
         );
     }
 
@@ -132,11 +221,11 @@ pub fn parse_and_check<'a>(opts: &ParseOptions, data: &'a [u8], first_line: u64)
         schema.fields().len(),
         opts.limits.max_columns
     );
-    if accepted.is_empty() {
+    if rows == 0 && exact {
         assert_eq!(
             schema.fields().len(),
             0,
-            "rejected lines left columns behind: {schema:?}"
+            "rejected records left columns behind: {schema:?}"
         );
     }
     let mut seen = HashSet::new();
@@ -169,29 +258,41 @@ pub fn parse_and_check<'a>(opts: &ParseOptions, data: &'a [u8], first_line: u64)
     }
     Checked {
         parsed,
-        lines,
+        records,
+        record_lines,
         accepted,
+        exact,
     }
 }
 
-/// Parses `data` whole and again split in two at a line boundary near the middle, and asserts
-/// that the same lines are rejected for the same reasons and the rows add up. Only valid when
-/// no per-chunk limit (`max_columns`) comes into play.
+/// Parses `data` whole and again in two chunks cut at a record boundary near the middle
+/// ([`Framing::boundary`], as the chunker cuts), and asserts that the same records are
+/// rejected for the same reasons and the rows and lines add up. Only valid when no per-chunk
+/// limit (`max_columns`) comes into play.
 pub fn check_split(opts: &ParseOptions, data: &[u8], whole: &ParsedChunk) {
     if whole.batch.num_columns() * 2 >= opts.limits.max_columns || data.len() < 2 {
         return;
     }
-    let Some(nl) = memchr_back(&data[..data.len() / 2]) else {
+    let framing = framing_of(opts);
+    let Some(cut) = framing.boundary(data, data.len() / 2, usize::MAX) else {
         return;
     };
-    let (a, b) = data.split_at(nl + 1);
+    if cut >= data.len() {
+        return;
+    }
+    let (a, b) = data.split_at(cut);
     let pa = parse_and_check(opts, a, 1);
     let pb = parse_and_check(opts, b, 1 + pa.parsed.lines);
     assert_eq!(pa.parsed.lines + pb.parsed.lines, whole.lines);
     assert_eq!(
+        pa.parsed.records + pb.parsed.records,
+        whole.records,
+        "records differ when the input is split at byte {cut}"
+    );
+    assert_eq!(
         pa.parsed.batch.num_rows() + pb.parsed.batch.num_rows(),
         whole.batch.num_rows(),
-        "rows differ when the input is split"
+        "rows differ when the input is split at byte {cut}"
     );
     let split: Vec<_> = pa
         .parsed
@@ -202,12 +303,8 @@ pub fn check_split(opts: &ParseOptions, data: &[u8], whole: &ParsedChunk) {
         .collect();
     assert_eq!(
         split, whole.rejects,
-        "rejects differ when the input is split"
+        "rejects differ when the input is split at byte {cut}"
     );
-}
-
-fn memchr_back(b: &[u8]) -> Option<usize> {
-    b.iter().rposition(|&c| c == b'\n')
 }
 
 fn column_index(batch: &RecordBatch, name: &str) -> Option<usize> {
@@ -423,7 +520,7 @@ fn flatten<'a>(text: &'a str, prefix: &str, out: &mut Vec<(String, &'a str)>) {
 pub fn check_json_rows(opts: &ParseOptions, c: &Checked<'_>) {
     let batch = &c.parsed.batch;
     for (row, &li) in c.accepted.iter().enumerate() {
-        let text = std::str::from_utf8(c.lines[li]).unwrap();
+        let text = std::str::from_utf8(c.records[li]).unwrap();
         let mut fields = Vec::new();
         flatten(text, "", &mut fields);
         let mut present = vec![false; batch.num_columns()];
@@ -515,7 +612,7 @@ pub fn check_access_rows(opts: &ParseOptions, combined: bool, c: &Checked<'_>) {
         }
     };
     for (row, &li) in c.accepted.iter().enumerate() {
-        let line = std::str::from_utf8(c.lines[li]).unwrap();
+        let line = std::str::from_utf8(c.records[li]).unwrap();
         let what = format!("access line {}", li + 1);
         let mut t = Tok { s: line, i: 0 };
         let mut expect: Vec<(String, Expect<'_>)> = vec![

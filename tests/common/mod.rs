@@ -381,10 +381,11 @@ pub fn run_job(job: &Path, threads: usize) -> RunReport {
     let r = compactor::run::run(&j, &opts(threads))
         .unwrap_or_else(|e| panic!("run of {} failed: {e:#}", job.display()));
     assert_eq!(
-        r.lines_in,
+        r.records_in,
         r.rows_out + r.duplicates + r.rejected,
         "accounting: {r:?}"
     );
+    assert!(r.records_in + r.meta_lines <= r.lines_in, "{r:?}");
     assert_eq!(r.reserved_at_end, 0, "memory reservations back to 0: {r:?}");
     r
 }
