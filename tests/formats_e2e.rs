@@ -45,8 +45,10 @@ fn multi_line_records_survive_chunk_boundaries() {
     std::fs::write(dir.path().join("app.log"), &text).unwrap();
     let extra = "pattern = '%{TIMESTAMP_ISO8601:ts} %{LOGLEVEL:level} %{GREEDYDATA:message}'\nrecord_start = '^%{TIMESTAMP_ISO8601} '\n";
     let job = |table: &str| {
-        common::job_text(&["app.log"], "grok", table, &["ts"], "")
-            .replace("format = \"grok\"\n", &format!("format = \"grok\"\n{extra}"))
+        common::job_text(&["app.log"], "grok", table, &["ts"], "").replace(
+            "format = \"grok\"\n",
+            &format!("format = \"grok\"\n{extra}"),
+        )
     };
     let j1 = common::write_job(dir.path(), "j1.toml", &job("t1"));
     let j2 = common::write_job(dir.path(), "j2.toml", &job("t2"));
@@ -64,7 +66,11 @@ fn multi_line_records_survive_chunk_boundaries() {
     assert_eq!(got.rows.len(), expect.len());
     for (row, (l, m)) in got.rows.iter().zip(&expect) {
         assert!(matches!(&row[level], Val::Str(s) if s == l));
-        assert!(matches!(&row[message], Val::Str(s) if s == m), "{:?}", row[message]);
+        assert!(
+            matches!(&row[message], Val::Str(s) if s == m),
+            "{:?}",
+            row[message]
+        );
     }
     // One thread gives the same bytes.
     common::run_job(&j2, 1);
@@ -96,7 +102,13 @@ fn header_lines_are_counted_apart_from_records() {
     );
     let r = common::run_job(&job, 2);
     assert_eq!(
-        (r.lines_in, r.meta_lines, r.records_in, r.rows_out, r.rejected),
+        (
+            r.lines_in,
+            r.meta_lines,
+            r.records_in,
+            r.rows_out,
+            r.rejected
+        ),
         (7, 2, 4, 3, 1),
         "{r:?}"
     );
@@ -109,7 +121,8 @@ fn header_lines_are_counted_apart_from_records() {
 #[test]
 fn auto_picks_a_format_per_file_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
-    let access = "203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 5 \"-\" \"curl/8\"\n";
+    let access =
+        "203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 5 \"-\" \"curl/8\"\n";
     std::fs::write(dir.path().join("access.log"), access.repeat(5)).unwrap();
     let syslog = "Oct 11 22:14:15 host sshd[42]: Accepted publickey for alice\n";
     std::fs::write(dir.path().join("auth.log"), syslog.repeat(4)).unwrap();
@@ -129,9 +142,19 @@ fn auto_picks_a_format_per_file_and_reports_it() {
             .map(|(_, v)| v.as_str().unwrap().to_string())
             .unwrap()
     };
-    assert!(of("access.log").starts_with("combined, confidence 1.00"), "{detected:?}");
-    assert!(of("auth.log").starts_with("syslog, confidence 1.00"), "{detected:?}");
-    assert!(common::stderr(&out).contains("format of"), "{}", common::stderr(&out));
+    assert!(
+        of("access.log").starts_with("combined, confidence 1.00"),
+        "{detected:?}"
+    );
+    assert!(
+        of("auth.log").starts_with("syslog, confidence 1.00"),
+        "{detected:?}"
+    );
+    assert!(
+        common::stderr(&out).contains("format of"),
+        "{}",
+        common::stderr(&out)
+    );
     // Each file repeats one line: one row each, the rest re-deliveries.
     assert_eq!(rep["rows_out"], 2, "{rep}");
     assert_eq!(rep["duplicates"], 7, "{rep}");

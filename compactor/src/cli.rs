@@ -332,7 +332,9 @@ fn parse_files(
     show_rejects: usize,
 ) -> Result<()> {
     use rayon::prelude::*;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -385,7 +387,11 @@ fn parse_files(
             for (c, p) in window.iter().zip(parsed) {
                 let p = p?;
                 bytes += c.bytes().len() as u64;
-                for r in p.rejects.iter().take(show_rejects.saturating_sub(rejects.len())) {
+                for r in p
+                    .rejects
+                    .iter()
+                    .take(show_rejects.saturating_sub(rejects.len()))
+                {
                     rejects.push((r.line + lines, r.reason.clone()));
                 }
                 lines += p.lines;

@@ -47,8 +47,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-pub use compactor_formats::decode::{Compression, DecodeError};
 use compactor_formats::decode::Decoder;
+pub use compactor_formats::decode::{Compression, DecodeError};
 use compactor_formats::framing::Framing;
 use memmap2::Mmap;
 
@@ -656,7 +656,16 @@ mod tests {
     use std::io::Write;
 
     fn chunks(source: Source, chunk: usize, max_line: usize) -> Vec<Vec<u8>> {
-        let mut c = Chunker::new(source, chunk, max_line);
+        chunks_framed(source, chunk, max_line, Framing::Lines)
+    }
+
+    fn chunks_framed(
+        source: Source,
+        chunk: usize,
+        max_line: usize,
+        framing: Framing,
+    ) -> Vec<Vec<u8>> {
+        let mut c = Chunker::new(source, chunk, max_line, framing);
         let mut out = Vec::new();
         while let Some(ch) = c.next_chunk().unwrap() {
             out.push(ch.bytes().to_vec());
@@ -690,7 +699,7 @@ mod tests {
     fn read_hashed(input: &InputFile, group: usize) -> (Vec<u8>, Option<String>) {
         let opened = open(input, u64::MAX, Default::default()).unwrap();
         let hash = opened.hash.clone();
-        let mut c = Chunker::new(opened.source, 7, 1 << 20);
+        let mut c = Chunker::new(opened.source, 7, 1 << 20, Framing::Lines);
         let mut all = Vec::new();
         loop {
             let mut got = Vec::new();
@@ -836,9 +845,17 @@ mod tests {
             assert_ne!(o.compression, Compression::None);
             assert_eq!(chunks(o.source, 100, 1000).concat_bytes(), text);
             let o = open(&fingerprint(p).unwrap(), 100, Default::default()).unwrap();
-            let mut ch = Chunker::new(o.source, 1 << 20, 1000);
-            let err = format!("{:#}", ch.next_chunk().err().unwrap());
-            assert!(err.contains("max_decompressed_bytes"), "{err}");
+            let mut ch = Chunker::new(o.source, 1 << 20, 1000, Framing::Lines);
+            // what fits under the cap comes first, then the error
+            let first = ch.next_chunk().unwrap().expect("the bytes under the cap");
+            assert_eq!(first.bytes(), &text[..100]);
+            let err = ch.next_chunk().err().unwrap();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("max_decompressed_bytes"), "{msg}");
+            assert!(matches!(
+                decode_error(&err),
+                Some(DecodeError::TooLarge { limit: 100, .. })
+            ));
         }
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
@@ -850,6 +867,203 @@ mod tests {
             10
         )
         .is_empty());
+    }
+
+    /// Multi-line records (a start pattern), quoted CSV newlines, and plain lines, with
+    /// records of many sizes; some continuation lines look like nothing special.
+    fn framed_text() -> Vec<u8> {
+        let mut data = Vec::new();
+        writeln!(data, "orphan continuation before the first record").unwrap();
+        for i in 0..400 {
+            writeln!(data, "2024-01-{:02} record {i} \"q{i}", i % 28 + 1).unwrap();
+            for k in 0..(i % 5) {
+                writeln!(data, "    at frame {k} {}", "z".repeat(i % 23)).unwrap();
+            }
+            writeln!(data, "  end of quote {i}\",{i}").unwrap();
+        }
+        data.extend_from_slice(b"2024-02-01 last record without newline");
+        data
+    }
+
+    fn framings() -> Vec<(&'static str, Framing)> {
+        let start = compactor_formats::grok::Pattern::compile(r"^\d{4}-\d{2}-", true).unwrap();
+        vec![
+            ("lines", Framing::Lines),
+            ("multi", Framing::MultiLine(Arc::new(start))),
+            ("quoted", Framing::Quoted(b'"', None)),
+        ]
+    }
+
+    /// The records of `data` under `f`, as byte strings.
+    fn records(f: &Framing, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        f.for_each_record(data, |_, r, _| out.push(r.to_vec()));
+        out
+    }
+
+    #[test]
+    fn cuts_are_identical_for_plain_gzip_and_zstd_and_never_split_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = framed_text();
+        let plain = dir.path().join("plain.log");
+        std::fs::write(&plain, &data).unwrap();
+        let (gz, zs) = compressed_copies(dir.path(), &data, "f.gz", "f.zst");
+        for (name, f) in framings() {
+            let whole = records(&f, &data);
+            for chunk in [1, 50, 333, 4096, 1 << 20] {
+                let cut = |p: &Path| {
+                    let o = open(&fingerprint(p).unwrap(), u64::MAX, Default::default()).unwrap();
+                    chunks_framed(o.source, chunk, 1 << 20, f.clone())
+                };
+                let a = cut(&plain);
+                assert_eq!(a, cut(&gz), "{name} chunk {chunk}: gzip cuts differ");
+                assert_eq!(a, cut(&zs), "{name} chunk {chunk}: zstd cuts differ");
+                let stream = chunks_framed(
+                    Source::Stream(Box::new(io::Cursor::new(data.clone()))),
+                    chunk,
+                    1 << 20,
+                    f.clone(),
+                );
+                assert_eq!(a, stream, "{name} chunk {chunk}: stream cuts differ");
+                assert_eq!(a.concat_bytes(), data);
+                // every chunk holds whole records: the chunks' records are the file's
+                let pieces: Vec<Vec<u8>> = a.iter().flat_map(|c| records(&f, c)).collect();
+                assert_eq!(pieces, whole, "{name} chunk {chunk}: a record was split");
+                if chunk == 1 && name != "lines" {
+                    assert!(a.len() < count(&data), "{name}: cut at lines, not records");
+                }
+            }
+        }
+    }
+
+    fn count(data: &[u8]) -> usize {
+        compactor_formats::count_lines(data) as usize
+    }
+
+    #[test]
+    fn a_multi_line_record_is_held_to_max_line_past_the_cut() {
+        // One record of many short continuation lines: the chunk is cut at a plain line start
+        // once the record runs `max_line` past the cut point, so memory stays bounded.
+        let mut data = b"2024-01-01 start\n".to_vec();
+        for i in 0..10_000 {
+            writeln!(data, "  continuation {i}").unwrap();
+        }
+        let (_, multi) = framings().swap_remove(1);
+        let got = chunks_framed(
+            Source::Stream(Box::new(io::Cursor::new(data.clone()))),
+            64,
+            1000,
+            multi,
+        );
+        assert!(got.len() > 10, "{} chunks", got.len());
+        assert!(got.iter().all(|c| c.len() <= 64 + 1000 + 64));
+        assert_eq!(got.concat_bytes(), data);
+    }
+
+    #[test]
+    fn quoted_newlines_stay_in_one_chunk() {
+        let mut data = b"a,b\n".to_vec();
+        for i in 0..300 {
+            writeln!(data, "{i},\"multi\nline \"\"quoted\"\"\nvalue {i}\"").unwrap();
+        }
+        let (_, quoted) = framings().swap_remove(2);
+        for chunk in [1, 10, 100] {
+            let got = chunks_framed(
+                Source::Stream(Box::new(io::Cursor::new(data.clone()))),
+                chunk,
+                1 << 20,
+                quoted.clone(),
+            );
+            for c in &got[1..] {
+                assert!(
+                    c[0].is_ascii_digit(),
+                    "chunk {chunk}: starts inside a quote"
+                );
+            }
+            assert_eq!(got.concat_bytes(), data);
+        }
+    }
+
+    /// Reads chunks until the end or an error; returns the chunks and the error.
+    fn chunks_until_error(source: Source, chunk: usize) -> (Vec<Vec<u8>>, Option<anyhow::Error>) {
+        let mut c = Chunker::new(source, chunk, 1 << 20, Framing::Lines);
+        let mut out = Vec::new();
+        loop {
+            match c.next_chunk() {
+                Ok(Some(ch)) => out.push(ch.bytes().to_vec()),
+                Ok(None) => return (out, None),
+                Err(e) => {
+                    // after the error, the end
+                    assert!(matches!(c.next_chunk(), Ok(None)));
+                    return (out, Some(e));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_streams_hand_out_the_prefix_then_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("{{\"id\":{i},\"v\":\"{:x}\"}}\n", i * 7919).into_bytes())
+            .collect();
+        let (gz, zs) = compressed_copies(dir.path(), &text, "t.gz", "t.zst");
+        for (p, c) in [(&gz, Compression::Gzip), (&zs, Compression::Zstd)] {
+            let full = std::fs::read(p).unwrap();
+            for keep in [full.len() / 3, full.len() * 2 / 3, full.len() - 3] {
+                let cut = dir.path().join(format!("cut-{keep}-{}", c.name()));
+                std::fs::write(&cut, &full[..keep]).unwrap();
+                let input = fingerprint(&cut).unwrap();
+                let o = open(&input, u64::MAX, Default::default()).unwrap();
+                assert_eq!(o.compression, c);
+                let (got, err) = chunks_until_error(o.source, 4096);
+                let err = err.unwrap_or_else(|| panic!("{c} cut at {keep}: no error"));
+                let all = got.concat_bytes();
+                assert!(text.starts_with(&all), "{c}: not a prefix");
+                assert!(!all.is_empty(), "{c} cut at {keep}: nothing handed out");
+                // whole lines in every chunk but maybe the last (the incomplete tail)
+                for ch in &got[..got.len() - 1] {
+                    assert!(ch.ends_with(b"\n"));
+                }
+                let ie = err.downcast_ref::<InputError>().expect("an InputError");
+                assert_eq!(ie.path, input.display());
+                assert!(matches!(ie.error, DecodeError::Truncated { .. }), "{err:#}");
+                assert_eq!(ie.error.decoded(), all.len() as u64);
+                assert!(ie.error.offset() <= keep as u64 && ie.error.offset() > 0);
+                let d = decode_error(&err).expect("a DecodeError");
+                assert_eq!(d.compression(), c);
+                let msg = format!("{err:#}");
+                for want in [input.display().as_str(), c.name(), "offset", "truncated"] {
+                    assert!(msg.contains(want), "{msg:?} lacks {want:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_streams_hand_out_the_prefix_then_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: Vec<u8> = (0..5_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let (gz, _) = compressed_copies(dir.path(), &text, "c.gz", "c.zst");
+        let mut bad = std::fs::read(&gz).unwrap();
+        let n = bad.len();
+        bad[n - 6] ^= 0xff; // the CRC
+        std::fs::write(&gz, &bad).unwrap();
+        let o = open(&fingerprint(&gz).unwrap(), u64::MAX, Default::default()).unwrap();
+        let (got, err) = chunks_until_error(o.source, 1000);
+        assert_eq!(got.concat_bytes(), text, "everything before the checksum");
+        let err = err.expect("a checksum error");
+        assert!(
+            matches!(decode_error(&err), Some(DecodeError::Corrupt { .. })),
+            "{err:#}"
+        );
+        // a stream source without a name still carries the DecodeError
+        let d = Decoder::new(io::Cursor::new(bad), u64::MAX).unwrap();
+        let (got, err) = chunks_until_error(Source::Stream(Box::new(d)), 1000);
+        assert_eq!(got.concat_bytes(), text);
+        assert!(decode_error(&err.unwrap()).is_some());
     }
 
     #[test]

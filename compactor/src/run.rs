@@ -669,7 +669,12 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         let hash = opened.hash;
         // Chunks are cut at record boundaries of this framing.
         let framing = file_opts.as_ref().unwrap_or(&parse_opts).framing();
-        let mut chunker = Chunker::new(opened.source, DEFAULT_CHUNK_BYTES, job.limits.max_line_bytes, framing.clone());
+        let mut chunker = Chunker::new(
+            opened.source,
+            DEFAULT_CHUNK_BYTES,
+            job.limits.max_line_bytes,
+            framing.clone(),
+        );
         let _ = &framing;
         let mut first = None;
         let file_opts = match file_opts {
@@ -708,9 +713,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                                 input_error = Some(format!("{e:#}"));
                                 None
                             }
-                            Err(e) => {
-                                return Err(e.context(format!("reading {}", file.display())))
-                            }
+                            Err(e) => return Err(e.context(format!("reading {}", file.display()))),
                         },
                     };
                     match next {

@@ -291,6 +291,9 @@ mod tests {
             p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
             [2, 3, 4, 5]
         );
-        assert_eq!(p.batch.num_columns(), 9);
+        // ip, ident, user, ts, ts_offset, method, path, protocol, status, bytes
+        assert_eq!(p.batch.num_columns(), 10);
+        let off = p.batch.column_by_name("ts_offset").unwrap();
+        assert_eq!(off.as_primitive::<Int64Type>().value(0), -420);
     }
 }

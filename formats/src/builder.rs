@@ -213,6 +213,18 @@ impl RowsBuilder {
         );
     }
 
+    /// A float whose text is `chunk[off..off + len]` (a declared float: `1` stays a float).
+    pub fn push_float(&mut self, name: &str, value: f64, off: usize, len: usize) {
+        self.push(
+            name,
+            Cell {
+                kind: Kind::Float,
+                num: value.to_bits(),
+                ..Self::span(off, len)
+            },
+        );
+    }
+
     /// A timestamp (microseconds, UTC) whose text is `chunk[off..off + len]`.
     pub fn push_ts(&mut self, name: &str, micros: i64, off: usize, len: usize) {
         self.push(
@@ -403,7 +415,9 @@ impl RowsBuilder {
                 continue;
             }
             let name = &self.names[p.name.0..p.name.1];
-            let Some(format) = self.ts_formats.get(&sanitize_name(name).to_ascii_lowercase())
+            let Some(format) = self
+                .ts_formats
+                .get(&sanitize_name(name).to_ascii_lowercase())
             else {
                 continue;
             };
@@ -624,13 +638,20 @@ mod tests {
         // `t` saw a non-matching value: it stays a string column, verbatim.
         let t = b.column_by_name("t").unwrap();
         assert_eq!(t.as_string::<i32>().value(0), "17/06/09 20:10:40 +0100");
-        let off = b.column_by_name("t_offset").unwrap().as_primitive::<Int64Type>();
+        let off = b
+            .column_by_name("t_offset")
+            .unwrap()
+            .as_primitive::<Int64Type>();
         assert_eq!((off.value(0), off.is_null(1)), (60, true));
         let d = b.column_by_name("d").unwrap();
         let d = d.as_primitive::<TimestampMicrosecondType>();
         assert_eq!(d.value(0), 1_117_813_320_000_000);
         assert!(b.column_by_name("d_offset").is_none());
         // Columns without a format are untouched.
-        assert!(b.column_by_name("x").unwrap().as_string_opt::<i32>().is_some());
+        assert!(b
+            .column_by_name("x")
+            .unwrap()
+            .as_string_opt::<i32>()
+            .is_some());
     }
 }

@@ -82,8 +82,8 @@
 //! it), counted in `meta_lines`, never a row. Headerless files (`has_header = false` without
 //! `columns`) accept any number of fields per record.
 //!
-//! Quoted fields may span lines in CSV only: the record framing ([`crate::framing`]) groups
-//! lines while a `"` is open. TSV with `quoting = true` splits quoted fields on one line.
+//! Quoted fields may span lines: the record framing ([`crate::framing`]) groups lines while a
+//! quote is open (the configured quote and escape characters; for TSV only with quoting on).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -115,18 +115,16 @@ pub struct DelimitedOptions {
     /// [`DEFAULT_TSV_DELIMITER`] for tsv. (Zeek and W3C files use their own separator.)
     pub delimiter: Option<char>,
     /// Quote character, one ASCII character; default [`DEFAULT_QUOTE`]. Inside quotes the
-    /// delimiter and (csv only) newlines are data, and a doubled quote is one quote. Setting
-    /// it for tsv turns quoting on. Note: the csv record framing always counts `"` to find
-    /// quoted newlines.
+    /// delimiter and newlines are data, and a doubled quote is one quote. Setting it for tsv
+    /// turns quoting on. The record framing ([`crate::framing`]) uses the same quote and
+    /// escape characters to find newlines inside quotes.
     pub quote: Option<char>,
     /// Whether fields may be quoted; default true for csv, false for tsv (unless `quote` is
     /// set).
     pub quoting: Option<bool>,
     /// Escape character (`\` usually), default none: the character after it is taken
     /// literally (Python's `escapechar`: `\,` is a comma, `\"` a quote, `\n` the letter `n`),
-    /// in quoted and unquoted fields. Note: the csv record framing does not know escapes, so
-    /// an escaped quote (`\"`) on a line makes it look like an open quoted newline; prefer
-    /// `""` where possible.
+    /// in quoted and unquoted fields.
     pub escape: Option<char>,
     /// Whether the first record is a header line with the column names; default true unless
     /// `columns` is given. With `columns` and `has_header = true`, the header line is skipped

@@ -113,13 +113,20 @@ fn candidates() -> Vec<Candidate> {
             layout: Some(l),
         });
     }
-    out.extend([plain(Format::Tsv), plain(Format::Csv), plain(Format::Logfmt)]);
+    out.extend([
+        plain(Format::Tsv),
+        plain(Format::Csv),
+        plain(Format::Logfmt),
+    ]);
     out
 }
 
 /// The built-in text layouts as (name, pattern, record start).
 fn layouts() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
-    Vec::new()
+    crate::grok::LAYOUTS
+        .iter()
+        .map(|l| (l.name, l.pattern, l.record_start))
+        .collect()
 }
 
 /// The first `max` lines of `head` (whole lines only, unless there is no newline at all).
@@ -151,22 +158,29 @@ fn plausible(format: Format, lines: &[&[u8]]) -> bool {
     };
     match format {
         Format::Json => first.trim_ascii_start().starts_with(b"{"),
-        Format::Cloudfront => lines
-            .iter()
-            .any(|l| l.starts_with(b"#Fields:") && memchr::memmem::find(l, b"x-edge-location").is_some()),
+        Format::Cloudfront => lines.iter().any(|l| {
+            l.starts_with(b"#Fields:") && memchr::memmem::find(l, b"x-edge-location").is_some()
+        }),
         Format::Csv => memchr::memchr(b',', first).is_some(),
-        Format::Tsv => memchr::memchr(b'\t', first).is_some() || first.starts_with(b"#"),
-        Format::Logfmt => share(&|l: &[u8]| {
-            let pairs = l
-                .split(|&b| b == b' ')
-                .filter(|t| {
-                    t.iter()
-                        .position(|&b| b == b'=')
-                        .is_some_and(|i| i > 0 && t[..i].iter().all(|b| b.is_ascii_graphic()))
-                })
-                .count();
-            pairs >= 2
-        }) >= CONFIDENT,
+        Format::Tsv => {
+            memchr::memchr(b'\t', first).is_some()
+                || [&b"#separator"[..], b"#Fields:", b"#Version:"]
+                    .iter()
+                    .any(|p| first.starts_with(p))
+        }
+        Format::Logfmt => {
+            share(&|l: &[u8]| {
+                let pairs = l
+                    .split(|&b| b == b' ')
+                    .filter(|t| {
+                        t.iter()
+                            .position(|&b| b == b'=')
+                            .is_some_and(|i| i > 0 && t[..i].iter().all(|b| b.is_ascii_graphic()))
+                    })
+                    .count();
+                pairs >= 2
+            }) >= CONFIDENT
+        }
         _ => true,
     }
 }
@@ -236,7 +250,11 @@ fn score(opts: &ParseOptions, d: &Detection, sample: &[u8]) -> Option<(f64, usiz
     let (o, _) = o.for_file(sample).ok()?;
     let p = parse_chunk(&o, sample, 1).ok()?;
     // Blank lines are rejected by every format alike: leave them out of the score.
-    let blank = p.rejects.iter().filter(|r| r.reason == "blank line").count() as u64;
+    let blank = p
+        .rejects
+        .iter()
+        .filter(|r| r.reason == "blank line")
+        .count() as u64;
     let records = p.records.saturating_sub(blank);
     if records == 0 {
         return None;
@@ -255,9 +273,13 @@ mod tests {
     #[test]
     fn json_and_access_logs() {
         assert_eq!(detect_str("{\"a\":1}\n{\"a\":2}\n").format, Format::Json);
-        let combined = "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\"\n";
+        let combined =
+            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\"\n";
         let d = detect_str(&combined.repeat(3));
-        assert_eq!((d.format, d.confidence, d.sampled), (Format::Combined, 1.0, 3));
+        assert_eq!(
+            (d.format, d.confidence, d.sampled),
+            (Format::Combined, 1.0, 3)
+        );
         let common = "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5\n";
         assert_eq!(detect_str(common).format, Format::Common);
     }
@@ -273,7 +295,8 @@ mod tests {
 
     #[test]
     fn a_mostly_valid_sample_is_still_recognised() {
-        let line = "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"c\"\n";
+        let line =
+            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"c\"\n";
         let s = format!("{}garbage line\n", line.repeat(3));
         let d = detect_str(&s);
         assert_eq!(d.format, Format::Combined);

@@ -1198,19 +1198,18 @@ impl LineParser for GrokParser {
                     rows.push_int(name, n, base + a, b - a);
                 }
                 SlotType::Float => {
-                    let (num, off) = match v.strip_prefix('+') {
-                        Some(r) => (r, a + 1),
-                        None => (v, a),
-                    };
-                    let starts_ok = num
-                        .bytes()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_digit() || c == b'-');
-                    let ok = starts_ok && num.parse::<f64>().is_ok_and(f64::is_finite);
-                    if !ok {
-                        return Err(format!("field {name:?}: {} is not a valid float", shown(v)));
-                    }
-                    rows.push_number(name, num, base + off);
+                    // Digits, sign, point and exponent only (Rust would also read `inf`, `NaN`).
+                    let plain = v.bytes().all(|c| {
+                        c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E')
+                    });
+                    let n = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|n| plain && n.is_finite())
+                        .ok_or_else(|| {
+                            format!("field {name:?}: {} is not a valid float", shown(v))
+                        })?;
+                    rows.push_float(name, n, base + a, b - a);
                 }
                 SlotType::Ts(reader) => {
                     let (micros, offset) = reader.read(v).ok_or_else(|| {
@@ -1418,9 +1417,16 @@ mod tests {
             r#"field "n": "1.5" is not a valid int"#
         );
         assert!(p.rejects[1].reason.contains("not a valid int"));
-        let p = grok("%{NOTSPACE:x:float}", "1e3\nNaN\n.5\ninf\n");
-        assert_eq!(p.batch.num_rows(), 1);
-        assert_eq!(p.rejects.len(), 3);
+        let p = grok("%{NOTSPACE:x:float}", "1e3\nNaN\n.5\ninf\n7\n");
+        assert_eq!(p.batch.num_rows(), 3);
+        assert_eq!(p.rejects.len(), 2);
+        // Whole numbers in a float capture keep the column a float column.
+        let x = p
+            .batch
+            .column_by_name("x")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        assert_eq!(x.values(), &[1000.0, 0.5, 7.0]);
         let p = grok(
             "%{NOTSPACE:t:ts}",
             "2026-02-30T00:00:00Z\nsoon\n2026-02-28T00:00:00Z\n",

@@ -229,6 +229,16 @@ impl ParseOptions {
     /// Checks the options and compiles the patterns; call once before parsing (parsing works
     /// without it, compiling per chunk).
     pub fn prepare(&mut self) -> Result<()> {
+        // `pattern = "%{HDFS}"`: a built-in layout brings its multi-line record start.
+        if let (Format::Grok, Some(p), None) = (self.format(), &self.pattern, &self.record_start) {
+            let name = p
+                .trim()
+                .strip_prefix("%{")
+                .and_then(|r| r.strip_suffix('}'));
+            if let Some(l) = name.and_then(grok::layout) {
+                self.record_start = l.record_start.map(str::to_string);
+            }
+        }
         match (self.format(), &self.pattern) {
             (Format::Regex | Format::Grok, None) => {
                 return Err(FormatError::InvalidOption(format!(

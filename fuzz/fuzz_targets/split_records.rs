@@ -22,10 +22,10 @@ fuzz_target!(|input: &[u8]| {
     };
     let probe = usize::from(*probe);
     let limit = usize::from(*limit);
-    let (framing, mut opts) = match kind % 5 {
+    let (framing, mut opts) = match kind % 6 {
         0 => (Framing::Lines, ParseOptions::new(Format::Text)),
-        1 | 2 | 3 => {
-            let src = STARTS[usize::from(kind % 5) - 1];
+        k @ 1..=3 => {
+            let src = STARTS[usize::from(k) - 1];
             let Ok(p) = Pattern::compile(src, true) else {
                 panic!("built-in start pattern {src:?} does not compile");
             };
@@ -33,7 +33,12 @@ fuzz_target!(|input: &[u8]| {
             o.record_start = Some(src.to_string());
             (Framing::MultiLine(Arc::new(p)), o)
         }
-        _ => (Framing::Quoted(b'"'), ParseOptions::new(Format::Csv)),
+        4 => (Framing::Quoted(b'"', None), ParseOptions::new(Format::Csv)),
+        _ => {
+            let mut o = ParseOptions::new(Format::Csv);
+            o.delimited.escape = Some('\\');
+            (Framing::Quoted(b'"', Some(b'\\')), o)
+        }
     };
     check_framing(&framing, data, probe, limit);
     if kind & 0x80 != 0 {

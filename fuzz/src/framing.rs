@@ -55,7 +55,7 @@ fn memchr_count(b: &[u8]) -> u64 {
 /// Cuts `data` where the chunker would (`boundary(rest, probe, limit)`, the whole rest when
 /// it finds none) and asserts the memory bound of each cut: it lies after `probe`, at a line
 /// start, and no further than the first line start past `probe + limit`. Returns the pieces.
-fn cut(framing: &Framing, data: &[u8], probe: usize, limit: usize) -> Vec<&[u8]> {
+fn cut<'a>(framing: &Framing, data: &'a [u8], probe: usize, limit: usize) -> Vec<&'a [u8]> {
     let mut pieces = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
