@@ -404,9 +404,10 @@ impl RowsBuilder {
         Ok(())
     }
 
-    /// Reads string cells of columns with a user timestamp format as timestamps; a written
-    /// zone offset goes to a `<name>_offset` column (minutes east of UTC). A value that does not
-    /// match the format stays a string.
+    /// Reads cells of columns with a user timestamp format as timestamps: strings through a
+    /// `strftime` format, numbers and strings through `epoch_s`, `epoch_ms`, `epoch_us` or
+    /// `epoch_ns`. A written zone offset goes to a `<name>_offset` column (minutes east of
+    /// UTC). A value that does not match the format stays as it was.
     fn apply_ts_formats(&mut self, chunk: &[u8]) {
         let mut offsets = Vec::new();
         for k in 0..self.pending.len() {
@@ -601,7 +602,14 @@ fn convert(cell: Cell, t: ColumnType, text: &[u8]) -> std::result::Result<Cell, 
             out.kind = Kind::Ts;
             out.num = ts::parse_iso(text)
                 .or_else(|| ts::parse_clf(text))
+                .or_else(|| ts::parse_epoch(text))
                 .ok_or_else(bad)? as u64;
+        }
+        // Epoch seconds, milliseconds, microseconds or nanoseconds, by magnitude (see
+        // `ts::parse_epoch`; a stated unit is a `timestamp_formats` entry such as `epoch_ms`).
+        (Kind::Int | Kind::Float, ColumnType::Timestamp) => {
+            out.kind = Kind::Ts;
+            out.num = ts::parse_epoch(text).ok_or_else(bad)? as u64;
         }
         _ => return Err(bad()),
     }

@@ -215,6 +215,51 @@ pub fn parse_epoch(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// Epoch timestamps in a stated unit (`s`, `ms`, `us`, `ns`): an integer, possibly negative,
+/// or for `s` and `ms` a decimal fraction down to the microsecond. Digits finer than a
+/// microsecond must be zero (nothing is silently rounded).
+pub fn parse_epoch_unit(s: &[u8], unit: &str) -> Option<i64> {
+    let (neg, body) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    let (int, frac) = match memchr::memchr(b'.', body) {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => (body, &b""[..]),
+    };
+    if int.is_empty() || int.len() > 19 || !int.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !frac.iter().all(u8::is_ascii_digit) || (body.contains(&b'.') && frac.is_empty()) {
+        return None;
+    }
+    let whole: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
+    let scale: i64 = match unit {
+        "s" => 1_000_000,
+        "ms" => 1_000,
+        "us" => 1,
+        "ns" => {
+            if !frac.is_empty() || whole % 1_000 != 0 {
+                return None;
+            }
+            return Some(if neg { -whole / 1_000 } else { whole / 1_000 });
+        }
+        _ => return None,
+    };
+    let frac_digits = scale.ilog10() as usize;
+    if frac.len() > frac_digits && frac[frac_digits..].iter().any(|&c| c != b'0') {
+        return None;
+    }
+    let kept = &frac[..frac.len().min(frac_digits)];
+    let mut f: i64 = 0;
+    for &c in kept {
+        f = f * 10 + i64::from(c - b'0');
+    }
+    f *= 10i64.pow((frac_digits - kept.len()) as u32);
+    let v = whole.checked_mul(scale)?.checked_add(f)?;
+    Some(if neg { -v } else { v })
+}
+
 /// Parses `s` with a chrono `strftime` format: with a zone (`%z`, `%:z`) if the format has
 /// one, else as UTC; a format without a time of day gives midnight. Returns microseconds
 /// since the epoch, UTC, and the written offset in minutes east of UTC when there is one.
@@ -320,6 +365,30 @@ mod tests {
             "-1117838570",
         ] {
             assert_eq!(parse_epoch(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn epochs_in_a_stated_unit() {
+        let t = chrono_micros("2005-06-03T22:42:50Z");
+        assert_eq!(parse_epoch_unit(b"1117838570", "s"), Some(t));
+        assert_eq!(parse_epoch_unit(b"1117838570.5", "s"), Some(t + 500_000));
+        assert_eq!(parse_epoch_unit(b"1117838570123", "ms"), Some(t + 123_000));
+        assert_eq!(parse_epoch_unit(b"1117838570123.25", "ms"), Some(t + 123_250));
+        assert_eq!(parse_epoch_unit(b"1117838570123456", "us"), Some(t + 123_456));
+        assert_eq!(parse_epoch_unit(b"1117838570123456000", "ns"), Some(t + 123_456));
+        assert_eq!(parse_epoch_unit(b"-1", "s"), Some(-1_000_000));
+        assert_eq!(parse_epoch_unit(b"0", "ms"), Some(0));
+        for (bad, unit) in [
+            ("1117838570123456789", "ns"),
+            ("1.0000001", "s"),
+            ("1.", "s"),
+            ("1.5", "us"),
+            ("x", "s"),
+            ("1", "min"),
+            ("99999999999999999", "s"),
+        ] {
+            assert_eq!(parse_epoch_unit(bad.as_bytes(), unit), None, "{bad} {unit}");
         }
     }
 

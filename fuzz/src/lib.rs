@@ -329,6 +329,24 @@ enum Expect<'a> {
     Text(String),
     /// A JSON value, raw.
     Json(&'a str),
+    /// Anything (a value the oracle does not model).
+    Any,
+}
+
+/// `+HHMM`, `-HH:MM`: minutes east of UTC.
+fn zone_minutes(z: &str) -> Option<i64> {
+    let (sign, rest) = match z.as_bytes().first()? {
+        b'+' => (1, &z[1..]),
+        b'-' => (-1, &z[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|&c| c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let h: i64 = digits[..2].parse().ok()?;
+    let m: i64 = digits[2..].parse().ok()?;
+    Some(sign * (h * 60 + m))
 }
 
 /// Checks one cell against what the oracle expects.
@@ -352,6 +370,7 @@ fn check_cell(batch: &RecordBatch, col: usize, row: usize, want: &Expect<'_>, wh
         }
     };
     let (text, is_json_string) = match want {
+        Expect::Any => return,
         Expect::Null => (None, false),
         Expect::Text(t) => (Some(t.clone()), false),
         Expect::Json(raw) => (json_text(raw), raw.starts_with('"')),
@@ -627,6 +646,16 @@ pub fn check_access_rows(opts: &ParseOptions, combined: bool, c: &Checked<'_>) {
             assert_eq!(ts_micros, theirs, "{what}: [{ts}] (chrono disagrees)");
         }
         expect.push(("ts".into(), Expect::Text(ts.to_string())));
+        // ts_offset: the zone as written, in minutes east of UTC (null without a zone)
+        let has_offset_column = column_index(batch, "ts_offset").is_some();
+        if has_offset_column {
+            match ts.rsplit_once(' ').map(|(_, z)| zone_minutes(z)) {
+                None => expect.push(("ts_offset".into(), Expect::Null)),
+                Some(Some(m)) => expect.push(("ts_offset".into(), Expect::Text(m.to_string()))),
+                // a zone this oracle does not read: not checked
+                Some(None) => expect.push(("ts_offset".into(), Expect::Any)),
+            }
+        }
         let req = t.enclosed('"', '"', true);
         expect.push(("status".into(), Expect::Text(t.bare().to_string())));
         expect.push(("bytes".into(), nullable(t.bare())));
