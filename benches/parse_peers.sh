@@ -23,7 +23,8 @@ MB=$(stat -c %s "$IN" | awk '{printf "%.1f", $1 / 1e6}')
 cat "$IN" > /dev/null
 printf 'round\tengine\tseconds\n' > "$W/times.tsv"
 for r in $(seq 1 "$RUNS"); do
-  s=$( { /usr/bin/time -f '%e' "$B" parse "$IN" --format combined --threads "$THREADS" > /dev/null 2>/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -f '%e' -o "$W/time.txt" "$B" parse "$IN" --format combined --threads "$THREADS" > /dev/null 2>&1
+  s=$(cat "$W/time.txt")
   printf '%s\tcompactor\t%s\n' "$r" "$s" >> "$W/times.tsv"
   for e in duckdb chdb; do
     s=$("$PY" benches/parse_peers.py "$e" "$IN" --threads "$THREADS" | sed 's/.*seconds=//')

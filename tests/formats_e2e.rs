@@ -159,3 +159,37 @@ fn auto_picks_a_format_per_file_and_reports_it() {
     assert_eq!(rep["rows_out"], 2, "{rep}");
     assert_eq!(rep["duplicates"], 7, "{rep}");
 }
+
+/// `auto` on every generator of `compactor_bench_data`: the format it was made in, with full
+/// confidence. (The corpus test does the same on real files when they are present.)
+#[test]
+fn auto_detects_every_generated_format() {
+    use compactor_bench_data::samples::{aws, delimited, logfmt, syslog, textlogs};
+    use compactor_bench_data::{generate_to_vec, GenConfig, GenFormat};
+    use compactor_formats::{Format, ParseOptions};
+    let gen = |f| generate_to_vec(&GenConfig::new(f, 500, 1)).unwrap().0;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("json", gen(GenFormat::Json)),
+        ("combined", gen(GenFormat::Combined)),
+        ("syslog", syslog::syslog_3164(1, 500)),
+        ("syslog", syslog::syslog_5424(1, 500)),
+        ("logfmt", logfmt::logfmt(1, 500)),
+        ("csv", delimited::csv(1, 500)),
+        ("tsv", delimited::zeek(1, 500)),
+        ("cloudfront", aws::cloudfront(1, 500)),
+        ("alb", aws::alb(1, 500)),
+        ("elb", aws::elb(1, 500)),
+        ("s3", aws::s3(1, 500)),
+        ("grok:LOG4J", textlogs::log4j(1, 500)),
+    ];
+    for (want, bytes) in cases {
+        let (_, d) = ParseOptions::new(Format::Auto).for_file(&bytes).unwrap();
+        let d = d.unwrap();
+        let got = match d.layout {
+            Some(l) => format!("{}:{l}", d.format),
+            None => d.format.to_string(),
+        };
+        assert_eq!(got, want, "{d}");
+        assert!(d.confidence >= 0.99, "{want}: {d}");
+    }
+}

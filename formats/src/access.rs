@@ -137,8 +137,7 @@ impl LineParser for AccessParser {
         base: usize,
         rows: &mut RowsBuilder,
     ) -> Result<(), String> {
-        let s = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let s = crate::utf8(line)?;
         let mut c = Cursor { s, pos: 0 };
         let ip = c.bare("ip")?;
         rows.push_raw_str("ip", base + ip.0, ip.1.len());

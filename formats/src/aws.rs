@@ -499,8 +499,7 @@ impl LineParser for AwsParser {
                 required,
             } => (*specs, *last, *required),
         };
-        let s = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let s = crate::utf8(line)?;
         let mut c = Cursor { s, pos: 0 };
         let all = specs.iter().copied().chain(last);
         for (i, spec) in all.enumerate() {

@@ -21,10 +21,10 @@ use std::collections::HashMap;
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
+use arrow_array::builder::BinaryBuilder;
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch, RecordBatchOptions,
-    TimestampMicrosecondArray,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema};
 
@@ -106,6 +106,10 @@ pub struct RowsBuilder {
     marks: Vec<usize>,
     /// Stamp of the open row attempt (rows that get rejected reuse their row number).
     attempt: usize,
+    /// Per field position: the name the last committed row had there and its column. Rows of
+    /// one format name their fields in the same order, so a name is usually resolved by one
+    /// string comparison instead of a hash lookup.
+    by_pos: Vec<(Box<str>, usize)>,
 }
 
 impl RowsBuilder {
@@ -138,6 +142,7 @@ impl RowsBuilder {
             arena_mark: 0,
             marks: Vec::new(),
             attempt: 0,
+            by_pos: Vec::new(),
         }
     }
 
@@ -288,13 +293,23 @@ impl RowsBuilder {
         }
     }
 
-    fn lookup(&self, name: &str) -> Option<usize> {
-        if let Some(&i) = self.exact.get(name) {
-            return Some(i);
+    /// The column of field `name`, the `k`th of its row: by position (the last row's `k`th
+    /// name), by exact spelling, then by folded name. The flag says whether the exact-spelling
+    /// map already knows the name.
+    fn lookup(&self, k: usize, name: &str) -> (Option<usize>, bool) {
+        if let Some((n, i)) = self.by_pos.get(k) {
+            if **n == *name {
+                return (Some(*i), true);
+            }
         }
-        self.folded
+        if let Some(&i) = self.exact.get(name) {
+            return (Some(i), true);
+        }
+        let i = self
+            .folded
             .get(&sanitize_name(name).to_ascii_lowercase())
-            .copied()
+            .copied();
+        (i, false)
     }
 
     /// Phase 1 of [`Self::commit_row`]: resolve names, convert to forced types and find
@@ -305,12 +320,12 @@ impl RowsBuilder {
         chunk: &[u8],
         stamp: usize,
         marks: &mut [usize],
-    ) -> std::result::Result<(Vec<(Option<usize>, Cell)>, Vec<String>), String> {
+    ) -> std::result::Result<(Vec<(Option<usize>, Cell, bool)>, Vec<String>), String> {
         let mut resolved = Vec::with_capacity(self.pending.len());
         let mut new_names: Vec<String> = Vec::new();
-        for p in &self.pending {
+        for (k, p) in self.pending.iter().enumerate() {
             let name = &self.names[p.name.0..p.name.1];
-            let idx = self.lookup(name);
+            let (idx, known) = self.lookup(k, name);
             let forced = match idx {
                 Some(i) => {
                     if marks[i] == stamp {
@@ -337,7 +352,7 @@ impl RowsBuilder {
                     .map_err(|why| format!("field {name:?}: {why}"))?,
                 None => p.cell,
             };
-            resolved.push((idx, cell));
+            resolved.push((idx, cell, known));
         }
         Ok((resolved, new_names))
     }
@@ -361,7 +376,11 @@ impl RowsBuilder {
             ));
         }
         // Phase 2: append.
-        for (k, (idx, cell)) in resolved.into_iter().enumerate() {
+        let mut unknown = Vec::new();
+        for (k, (idx, cell, known)) in resolved.into_iter().enumerate() {
+            if !known {
+                unknown.push(k);
+            }
             let i = match idx {
                 Some(i) => i,
                 None => {
@@ -392,11 +411,35 @@ impl RowsBuilder {
             }
         }
         // Remember exact spellings for the fast path (bounded by the column limit times a few).
-        for p in &self.pending {
+        for k in unknown {
+            let p = &self.pending[k];
             let name = &self.names[p.name.0..p.name.1];
-            if !self.exact.contains_key(name) && self.exact.len() < 4 * self.max_columns {
+            if self.exact.len() < 4 * self.max_columns {
                 if let Some(i) = self.folded.get(&sanitize_name(name).to_ascii_lowercase()) {
                     self.exact.insert(name.into(), *i);
+                }
+            }
+        }
+        // Remember each position's name for the next row.
+        self.by_pos.truncate(self.pending.len());
+        for (k, p) in self.pending.iter().enumerate() {
+            let name = &self.names[p.name.0..p.name.1];
+            match self.by_pos.get_mut(k) {
+                Some((n, _)) if **n == *name => {}
+                slot => {
+                    let Some(i) = self.exact.get(name).copied().or_else(|| {
+                        self.folded
+                            .get(&sanitize_name(name).to_ascii_lowercase())
+                            .copied()
+                    }) else {
+                        // (Never: every name of a committed row is a column.)
+                        self.by_pos.truncate(k);
+                        break;
+                    };
+                    match slot {
+                        Some(s) => *s = (name.into(), i),
+                        None => self.by_pos.push((name.into(), i)),
+                    }
                 }
             }
         }
@@ -483,21 +526,23 @@ impl RowsBuilder {
                         .with_timezone("UTC"),
                 ),
                 Some(ColumnType::String) => {
+                    // Bytes first, then one UTF-8 validation of the whole column (a pass over
+                    // long runs, not a call per short cell); the parsers only make cells of
+                    // validated text, so a failure here is an internal error.
                     let bytes: usize = col.cells.iter().map(|c| c.len as usize).sum();
-                    let mut b = StringBuilder::with_capacity(rows, bytes);
+                    let mut b = BinaryBuilder::with_capacity(rows, bytes);
                     for c in &col.cells {
                         if c.kind == Kind::Null {
                             b.append_null();
                         } else {
-                            let text = std::str::from_utf8(self.text(chunk, c)).map_err(|e| {
-                                FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(
-                                    format!("non-UTF-8 cell: {e}"),
-                                ))
-                            })?;
-                            b.append_value(text);
+                            b.append_value(self.text(chunk, c));
                         }
                     }
-                    Arc::new(b.finish())
+                    Arc::new(StringArray::try_from_binary(b.finish()).map_err(|e| {
+                        FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(
+                            format!("non-UTF-8 cell: {e}"),
+                        ))
+                    })?)
                 }
             };
             let dt = t.map_or(DataType::Null, ColumnType::data_type);

@@ -1063,8 +1063,7 @@ impl LineParser for DelimitedParser {
         base: usize,
         rows: &mut RowsBuilder,
     ) -> std::result::Result<(), String> {
-        let text = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let text = crate::utf8(line)?;
         let header = self.header.clone();
         let syntax = match header.as_deref().map(|h| h.dialect) {
             Some(Dialect::Zeek) | Some(Dialect::W3c) => Syntax {

@@ -1165,8 +1165,7 @@ impl LineParser for GrokParser {
         base: usize,
         rows: &mut RowsBuilder,
     ) -> std::result::Result<(), String> {
-        let text = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let text = crate::utf8(line)?;
         let pattern = &*self.pattern;
         if pattern.full.captures_read(&mut self.locs, line).is_none() {
             return Err("does not match the pattern".to_string());

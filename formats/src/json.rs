@@ -110,8 +110,7 @@ impl LineParser for JsonParser {
         base: usize,
         rows: &mut RowsBuilder,
     ) -> Result<(), String> {
-        let text = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let text = crate::utf8(line)?;
         self.path.clear();
         self.object(text, text, base, 1, rows)
     }

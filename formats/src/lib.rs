@@ -342,8 +342,7 @@ impl LineParser for TextParser {
         base: usize,
         rows: &mut builder::RowsBuilder,
     ) -> std::result::Result<(), String> {
-        std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        crate::utf8(line)?;
         rows.push_raw_str("message", base, line.len());
         Ok(())
     }
@@ -458,6 +457,17 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
         records,
         meta_lines,
     })
+}
+
+/// `line` as text, or the reject reason naming the first invalid byte. Validation runs on
+/// every record, so the common (valid) case takes `simdutf8`'s vectorised check; only an
+/// invalid record pays for the standard library's error position.
+pub(crate) fn utf8(line: &[u8]) -> std::result::Result<&str, String> {
+    match simdutf8::basic::from_utf8(line) {
+        Ok(s) => Ok(s),
+        Err(_) => std::str::from_utf8(line)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+    }
 }
 
 /// Calls `f(offset, line)` for each line of `chunk`, without its `\n` or `\r\n`.

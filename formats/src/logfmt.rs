@@ -75,8 +75,7 @@ impl LineParser for LogfmtParser {
         base: usize,
         rows: &mut RowsBuilder,
     ) -> Result<(), String> {
-        let s = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let s = crate::utf8(line)?;
         let b = s.as_bytes();
         let mut pos = 0;
         let mut pairs = 0usize;

@@ -167,8 +167,7 @@ impl LineParser for SyslogParser {
         base: usize,
         rows: &mut RowsBuilder,
     ) -> Result<(), String> {
-        let s = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let s = crate::utf8(line)?;
         let (s, mut pos) = strip_octet_count(s)?;
         let b = s.as_bytes();
         let mut pri = None;
