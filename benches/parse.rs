@@ -142,17 +142,37 @@ fn bench_parse(c: &mut Criterion) {
         ("json", ParseOptions::new(Format::Json), &json),
         ("combined", ParseOptions::new(Format::Combined), &combined),
         ("common", ParseOptions::new(Format::Common), &common),
-        ("syslog_3164", ParseOptions::new(Format::Syslog), &syslog_3164),
-        ("syslog_5424", ParseOptions::new(Format::Syslog), &syslog_5424),
+        (
+            "syslog_3164",
+            ParseOptions::new(Format::Syslog),
+            &syslog_3164,
+        ),
+        (
+            "syslog_5424",
+            ParseOptions::new(Format::Syslog),
+            &syslog_5424,
+        ),
         ("logfmt", ParseOptions::new(Format::Logfmt), &logfmt),
         ("csv", ParseOptions::new(Format::Csv), &csv),
         ("tsv_zeek", ParseOptions::new(Format::Tsv), &zeek),
-        ("cloudfront", ParseOptions::new(Format::Cloudfront), &cloudfront),
+        (
+            "cloudfront",
+            ParseOptions::new(Format::Cloudfront),
+            &cloudfront,
+        ),
         ("alb", ParseOptions::new(Format::Alb), &alb),
         ("elb", ParseOptions::new(Format::Elb), &elb),
         ("s3", ParseOptions::new(Format::S3), &s3),
-        ("grok_log4j", with(Format::Grok, Some("%{LOG4J}"), None), &log4j),
-        ("regex_log4j", with(Format::Regex, Some(regex), log4j_start), &log4j),
+        (
+            "grok_log4j",
+            with(Format::Grok, Some("%{LOG4J}"), None),
+            &log4j,
+        ),
+        (
+            "regex_log4j",
+            with(Format::Regex, Some(regex), log4j_start),
+            &log4j,
+        ),
         ("text_log4j", with(Format::Text, None, log4j_start), &log4j),
     ];
 

@@ -176,18 +176,6 @@ pub struct RunReport {
     pub phase_cpu_seconds: BTreeMap<String, f64>,
 }
 
-/// The decoding error (truncated, corrupt or too large a compressed stream) behind `e`, if
-/// that is what it is.
-fn decode_error(e: &anyhow::Error) -> Option<&compactor_formats::decode::DecodeError> {
-    e.chain().find_map(|c| {
-        c.downcast_ref::<compactor_formats::decode::DecodeError>()
-            .or_else(|| {
-                c.downcast_ref::<std::io::Error>()
-                    .and_then(compactor_formats::decode::DecodeError::from_io)
-            })
-    })
-}
-
 /// Bytes of each input file read for format detection and headers (see
 /// [`ParseOptions::for_file`](compactor_formats::ParseOptions::for_file)).
 pub const HEAD_BYTES: usize = 256 << 10;
@@ -709,7 +697,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                         Some(c) => Some(c),
                         None => match chunker.next_chunk() {
                             Ok(c) => c,
-                            Err(e) if decode_error(&e).is_some() => {
+                            Err(e) if input::decode_error(&e).is_some() => {
                                 input_error = Some(format!("{e:#}"));
                                 None
                             }
@@ -784,7 +772,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         })?;
         in_flight.free();
         if let Some(e) = input_error {
-            tracing::warn!("{}: {e}; the records before it were kept", file.display());
+            tracing::warn!("{e}; the records before it were kept");
             let reject = compactor_formats::Reject {
                 line: next_line,
                 reason: format!("input error: {e}"),
@@ -793,7 +781,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             quarantine.write(&file.display(), std::slice::from_ref(&reject))?;
             report.records_in += 1;
             report.rejected += 1;
-            report.input_errors.push(format!("{}: {e}", file.display()));
+            report.input_errors.push(e);
         }
         report.bytes_decoded += chunker.bytes_read;
         drop(chunker);

@@ -105,15 +105,21 @@ impl<'a> Cursor<'a> {
         }
         let start = self.pos + 1;
         let mut i = start;
+        // Jump between the bytes that matter: the closing byte, and backslashes when they
+        // escape (most fields have none).
         while i < b.len() {
-            match b[i] {
-                b'\\' if escapes => i += 2,
-                c if c == close => {
-                    self.pos = i + 1;
-                    return Ok((start, &self.s[start..i]));
-                }
-                _ => i += 1,
+            let hit = if escapes {
+                memchr::memchr2(close, b'\\', &b[i..])
+            } else {
+                memchr::memchr(close, &b[i..])
+            };
+            let Some(k) = hit else { break };
+            i += k;
+            if b[i] == close {
+                self.pos = i + 1;
+                return Ok((start, &self.s[start..i]));
             }
+            i += 2;
         }
         Err(format!("unterminated {what}"))
     }

@@ -110,6 +110,19 @@ pub struct RowsBuilder {
     /// one format name their fields in the same order, so a name is usually resolved by one
     /// string comparison instead of a hash lookup.
     by_pos: Vec<(Box<str>, usize)>,
+    /// Scratch for [`Self::commit_row`]: the open row's fields, resolved.
+    resolved: Vec<(Option<usize>, Cell, Found)>,
+}
+
+/// How a field name was resolved to its column (see [`RowsBuilder::lookup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// The last row had this name at this position.
+    ByPosition,
+    /// By its exact spelling.
+    Exact,
+    /// By its folded name (a new spelling), or not found (a new column).
+    Folded,
 }
 
 impl RowsBuilder {
@@ -143,6 +156,7 @@ impl RowsBuilder {
             marks: Vec::new(),
             attempt: 0,
             by_pos: Vec::new(),
+            resolved: Vec::new(),
         }
     }
 
@@ -296,20 +310,20 @@ impl RowsBuilder {
     /// The column of field `name`, the `k`th of its row: by position (the last row's `k`th
     /// name), by exact spelling, then by folded name. The flag says whether the exact-spelling
     /// map already knows the name.
-    fn lookup(&self, k: usize, name: &str) -> (Option<usize>, bool) {
+    fn lookup(&self, k: usize, name: &str) -> (Option<usize>, Found) {
         if let Some((n, i)) = self.by_pos.get(k) {
             if **n == *name {
-                return (Some(*i), true);
+                return (Some(*i), Found::ByPosition);
             }
         }
         if let Some(&i) = self.exact.get(name) {
-            return (Some(i), true);
+            return (Some(i), Found::Exact);
         }
         let i = self
             .folded
             .get(&sanitize_name(name).to_ascii_lowercase())
             .copied();
-        (i, false)
+        (i, Found::Folded)
     }
 
     /// Phase 1 of [`Self::commit_row`]: resolve names, convert to forced types and find
@@ -320,8 +334,9 @@ impl RowsBuilder {
         chunk: &[u8],
         stamp: usize,
         marks: &mut [usize],
-    ) -> std::result::Result<(Vec<(Option<usize>, Cell, bool)>, Vec<String>), String> {
-        let mut resolved = Vec::with_capacity(self.pending.len());
+        resolved: &mut Vec<(Option<usize>, Cell, Found)>,
+    ) -> std::result::Result<Vec<String>, String> {
+        resolved.clear();
         let mut new_names: Vec<String> = Vec::new();
         for (k, p) in self.pending.iter().enumerate() {
             let name = &self.names[p.name.0..p.name.1];
@@ -354,7 +369,7 @@ impl RowsBuilder {
             };
             resolved.push((idx, cell, known));
         }
-        Ok((resolved, new_names))
+        Ok(new_names)
     }
 
     /// Validates the open row and appends it. On `Err(reason)` nothing was appended; the caller
@@ -366,10 +381,18 @@ impl RowsBuilder {
         let row = self.rows;
         let mut marks = std::mem::take(&mut self.marks);
         marks.resize(self.columns.len(), usize::MAX);
-        let resolved = self.resolve(chunk, self.attempt, &mut marks);
+        let mut resolved = std::mem::take(&mut self.resolved);
+        let new_names = self.resolve(chunk, self.attempt, &mut marks, &mut resolved);
         self.marks = marks;
-        let (resolved, new_names) = resolved?;
+        let new_names = match new_names {
+            Ok(n) => n,
+            Err(e) => {
+                self.resolved = resolved;
+                return Err(e);
+            }
+        };
         if self.columns.len() + new_names.len() > self.max_columns {
+            self.resolved = resolved;
             return Err(format!(
                 "line adds columns beyond max_columns ({})",
                 self.max_columns
@@ -377,8 +400,10 @@ impl RowsBuilder {
         }
         // Phase 2: append.
         let mut unknown = Vec::new();
-        for (k, (idx, cell, known)) in resolved.into_iter().enumerate() {
-            if !known {
+        let all_by_position = resolved.iter().all(|r| r.2 == Found::ByPosition)
+            && self.by_pos.len() == resolved.len();
+        for (k, &(idx, cell, known)) in resolved.iter().enumerate() {
+            if known == Found::Folded {
                 unknown.push(k);
             }
             let i = match idx {
@@ -420,7 +445,13 @@ impl RowsBuilder {
                 }
             }
         }
-        // Remember each position's name for the next row.
+        self.resolved = resolved;
+        // Remember each position's name for the next row (unless this row was the last one's
+        // shape again).
+        if all_by_position {
+            self.rows += 1;
+            return Ok(());
+        }
         self.by_pos.truncate(self.pending.len());
         for (k, p) in self.pending.iter().enumerate() {
             let name = &self.names[p.name.0..p.name.1];
@@ -539,9 +570,9 @@ impl RowsBuilder {
                         }
                     }
                     Arc::new(StringArray::try_from_binary(b.finish()).map_err(|e| {
-                        FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(
-                            format!("non-UTF-8 cell: {e}"),
-                        ))
+                        FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(format!(
+                            "non-UTF-8 cell: {e}"
+                        )))
                     })?)
                 }
             };

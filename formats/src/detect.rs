@@ -185,68 +185,100 @@ fn plausible(format: Format, lines: &[&[u8]]) -> bool {
     }
 }
 
-/// Detects the format of `head`, the first bytes of a file (whole lines). `opts` gives the
-/// limits and other options the candidates are tried with.
-pub fn detect(opts: &ParseOptions, head: &[u8]) -> Detection {
-    let sample = sample(head, SAMPLE_RECORDS);
-    let mut spans = Vec::new();
-    crate::for_each_line(sample, |start, l| {
-        if !l.iter().all(u8::is_ascii_whitespace) {
-            spans.push((start, l.len()))
-        }
-    });
-    let lines: Vec<&[u8]> = spans.iter().map(|&(s, n)| &sample[s..s + n]).collect();
-    let fallback = Detection {
-        format: Format::Text,
-        confidence: 0.0,
-        layout: None,
-        pattern: None,
-        record_start: None,
-        sampled: lines.len(),
-    };
-    if lines.is_empty() {
-        return fallback;
-    }
-    let mut best: Option<Detection> = None;
-    for c in candidates() {
-        if !plausible(c.format, &lines) {
-            continue;
-        }
-        let d = Detection {
-            format: c.format,
-            confidence: 0.0,
-            layout: c.layout.map(|l| l.0),
-            pattern: c.layout.map(|l| l.1.to_string()),
-            record_start: c.layout.and_then(|l| l.2.map(str::to_string)),
-            sampled: 0,
-        };
-        let Some((score, records)) = score(opts, &d, sample) else {
-            continue;
-        };
-        let d = Detection {
-            confidence: score,
-            sampled: records,
-            ..d
-        };
-        if score >= CONFIDENT {
-            return d;
-        }
-        if score >= PLAUSIBLE && best.as_ref().is_none_or(|b| score > b.confidence) {
-            best = Some(d);
-        }
-    }
-    best.unwrap_or(fallback)
+/// The candidates of [`detect`], each with its options prepared (patterns compiled) once:
+/// compiling the built-in layouts takes milliseconds, and a run may detect thousands of
+/// files. [`ParseOptions::prepare`] keeps one in [`crate::Prepared::detector`].
+#[derive(Debug)]
+pub struct Detector {
+    candidates: Vec<(Detection, ParseOptions)>,
 }
 
-/// The share of `sample`'s records the candidate accepts, and the record count; `None` when
-/// it cannot even be set up (a header it cannot read).
-fn score(opts: &ParseOptions, d: &Detection, sample: &[u8]) -> Option<(f64, usize)> {
-    let mut o = opts.clone();
-    o.format = Some(Format::Json);
-    o.pattern = None;
-    o.record_start = None;
-    o.prepared = Default::default();
-    d.apply(&mut o);
+impl Detector {
+    /// The candidates for `opts` (its limits and other options), in order.
+    pub fn new(opts: &ParseOptions) -> Detector {
+        let mut prepared = Vec::new();
+        for c in candidates() {
+            let d = Detection {
+                format: c.format,
+                confidence: 0.0,
+                layout: c.layout.map(|l| l.0),
+                pattern: c.layout.map(|l| l.1.to_string()),
+                record_start: c.layout.and_then(|l| l.2.map(str::to_string)),
+                sampled: 0,
+            };
+            let mut o = opts.clone();
+            o.pattern = None;
+            o.record_start = None;
+            o.prepared = Default::default();
+            d.apply(&mut o);
+            // A layout that does not compile under these options is no candidate.
+            if o.prepare().is_ok() {
+                prepared.push((d, o));
+            }
+        }
+        Detector {
+            candidates: prepared,
+        }
+    }
+
+    /// Detects the format of `head`, the first bytes of a file (whole lines).
+    pub fn detect(&self, head: &[u8]) -> Detection {
+        let sample = sample(head, SAMPLE_RECORDS);
+        let mut spans = Vec::new();
+        crate::for_each_line(sample, |start, l| {
+            if !l.iter().all(u8::is_ascii_whitespace) {
+                spans.push((start, l.len()))
+            }
+        });
+        let lines: Vec<&[u8]> = spans.iter().map(|&(s, n)| &sample[s..s + n]).collect();
+        let fallback = Detection {
+            format: Format::Text,
+            confidence: 0.0,
+            layout: None,
+            pattern: None,
+            record_start: None,
+            sampled: lines.len(),
+        };
+        if lines.is_empty() {
+            return fallback;
+        }
+        let mut best: Option<Detection> = None;
+        for (d, o) in &self.candidates {
+            if !plausible(d.format, &lines) {
+                continue;
+            }
+            let Some((score, records)) = score(o, sample) else {
+                continue;
+            };
+            let d = Detection {
+                confidence: score,
+                sampled: records,
+                ..d.clone()
+            };
+            if score >= CONFIDENT {
+                return d;
+            }
+            if score >= PLAUSIBLE && best.as_ref().is_none_or(|b| score > b.confidence) {
+                best = Some(d);
+            }
+        }
+        best.unwrap_or(fallback)
+    }
+}
+
+/// Detects the format of `head`, the first bytes of a file (whole lines). `opts` gives the
+/// limits and other options the candidates are tried with; its prepared [`Detector`] is used
+/// when it has one.
+pub fn detect(opts: &ParseOptions, head: &[u8]) -> Detection {
+    match &opts.prepared.detector {
+        Some(d) => d.detect(head),
+        None => Detector::new(opts).detect(head),
+    }
+}
+
+/// The share of `sample`'s records the prepared candidate `o` accepts, and the record count;
+/// `None` when it cannot even be set up (a header it cannot read).
+fn score(o: &ParseOptions, sample: &[u8]) -> Option<(f64, usize)> {
     let (o, _) = o.for_file(sample).ok()?;
     let p = parse_chunk(&o, sample, 1).ok()?;
     // Blank lines are rejected by every format alike: leave them out of the score.

@@ -211,6 +211,8 @@ pub struct Prepared {
     pub record_start: Option<Arc<grok::Pattern>>,
     /// The file's header (`csv`, `tsv`, `cloudfront`): column names and types.
     pub header: Option<Arc<delimited::Header>>,
+    /// `auto`: the candidate formats, compiled once for every file.
+    pub detector: Option<Arc<detect::Detector>>,
 }
 
 impl ParseOptions {
@@ -255,6 +257,9 @@ impl ParseOptions {
         if let (Some(p), None) = (&self.record_start, &self.prepared.record_start) {
             self.prepared.record_start = Some(Arc::new(grok::Pattern::compile(p, true)?));
         }
+        if self.format() == Format::Auto && self.prepared.detector.is_none() {
+            self.prepared.detector = Some(Arc::new(detect::Detector::new(self)));
+        }
         Ok(())
     }
 
@@ -267,6 +272,7 @@ impl ParseOptions {
         if opts.format() == Format::Auto {
             let d = detect::detect(&opts, head);
             d.apply(&mut opts);
+            opts.prepared.detector = None;
             detection = Some(d);
         }
         opts.prepare()?;

@@ -374,9 +374,18 @@ mod tests {
         assert_eq!(parse_epoch_unit(b"1117838570", "s"), Some(t));
         assert_eq!(parse_epoch_unit(b"1117838570.5", "s"), Some(t + 500_000));
         assert_eq!(parse_epoch_unit(b"1117838570123", "ms"), Some(t + 123_000));
-        assert_eq!(parse_epoch_unit(b"1117838570123.25", "ms"), Some(t + 123_250));
-        assert_eq!(parse_epoch_unit(b"1117838570123456", "us"), Some(t + 123_456));
-        assert_eq!(parse_epoch_unit(b"1117838570123456000", "ns"), Some(t + 123_456));
+        assert_eq!(
+            parse_epoch_unit(b"1117838570123.25", "ms"),
+            Some(t + 123_250)
+        );
+        assert_eq!(
+            parse_epoch_unit(b"1117838570123456", "us"),
+            Some(t + 123_456)
+        );
+        assert_eq!(
+            parse_epoch_unit(b"1117838570123456000", "ns"),
+            Some(t + 123_456)
+        );
         assert_eq!(parse_epoch_unit(b"-1", "s"), Some(-1_000_000));
         assert_eq!(parse_epoch_unit(b"0", "ms"), Some(0));
         for (bad, unit) in [

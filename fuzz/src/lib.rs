@@ -511,15 +511,15 @@ fn fold(path: &str) -> String {
 /// Flattens a JSON object the way the JSON parser documents it: nested non-empty objects
 /// become dotted names; everything else is a leaf with its raw text. Panics if `text` is not a
 /// JSON object, or if one object names a field twice (such a line must be rejected).
-fn flatten<'a>(text: &'a str, prefix: &str, out: &mut Vec<(String, &'a str)>) {
+fn flatten<'a>(text: &'a str, prefix: Option<&str>, out: &mut Vec<(String, &'a str)>) {
     let entries: Entries<'a> =
         serde_json::from_str(text).expect("oracle: accepted line is not a JSON object");
     let mut names = HashSet::new();
     for (k, v) in entries.0 {
-        let name = if prefix.is_empty() {
-            k
-        } else {
-            format!("{prefix}.{k}")
+        // Nested names are joined with dots even when a key is empty (`{"":{"x":1}}` is `.x`).
+        let name = match prefix {
+            None => k,
+            Some(p) => format!("{p}.{k}"),
         };
         assert!(
             names.insert(fold(&name)),
@@ -527,7 +527,7 @@ fn flatten<'a>(text: &'a str, prefix: &str, out: &mut Vec<(String, &'a str)>) {
         );
         let raw = v.get();
         if raw.starts_with('{') && !raw[1..raw.len() - 1].trim().is_empty() {
-            flatten(raw, &name, out);
+            flatten(raw, Some(&name), out);
         } else {
             out.push((name, raw));
         }
@@ -541,7 +541,7 @@ pub fn check_json_rows(opts: &ParseOptions, c: &Checked<'_>) {
     for (row, &li) in c.accepted.iter().enumerate() {
         let text = std::str::from_utf8(c.records[li]).unwrap();
         let mut fields = Vec::new();
-        flatten(text, "", &mut fields);
+        flatten(text, None, &mut fields);
         let mut present = vec![false; batch.num_columns()];
         for (name, raw) in &fields {
             let col = column_index(batch, name)
