@@ -418,6 +418,12 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
             ))
         } else if line.iter().all(|b| b.is_ascii_whitespace()) {
             Err("blank line".to_string())
+        } else if let Some(at) = memchr::memchr(0, line) {
+            // Binary data, such as the zero-filled tail a crash leaves in a log file: no text
+            // format writes NUL bytes.
+            Err(format!(
+                "NUL byte at byte {at}: binary data, not a log record"
+            ))
         } else {
             match parser.meta_line(line) {
                 Ok(true) => {
@@ -504,4 +510,49 @@ pub fn parse_all(opts: &ParseOptions, bytes: &[u8]) -> Result<ParsedChunk> {
 /// Shared empty schema.
 pub fn empty_batch() -> RecordBatch {
     RecordBatch::new_empty(Arc::new(arrow_schema::Schema::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_is_a_row_a_reject_or_a_header_line() {
+        let text = b"a b\n\n   \nzero\x00filled\n\x00\x00\x00\nlast";
+        for format in [Format::Text, Format::Logfmt, Format::Syslog] {
+            let p = parse_all(&ParseOptions::new(format), text).unwrap();
+            assert_eq!((p.lines, p.records, p.meta_lines), (6, 6, 0), "{format}");
+            assert_eq!(
+                p.records,
+                p.batch.num_rows() as u64 + p.rejects.len() as u64
+            );
+        }
+        let p = parse_all(&ParseOptions::new(Format::Text), text).unwrap();
+        let why: Vec<(u64, &str)> = p
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                (2, "blank line"),
+                (3, "blank line"),
+                (4, "NUL byte at byte 4: binary data, not a log record"),
+                (5, "NUL byte at byte 0: binary data, not a log record"),
+            ]
+        );
+        assert_eq!(p.batch.num_rows(), 2);
+    }
+
+    #[test]
+    fn overlong_records_are_rejected_and_cut_in_the_quarantine() {
+        let mut opts = ParseOptions::new(Format::Text);
+        opts.limits.max_line_bytes = 8;
+        let p = parse_all(&opts, b"short\n0123456789abcdef\nok\n").unwrap();
+        assert_eq!(p.batch.num_rows(), 2);
+        assert_eq!(p.rejects[0].line, 2);
+        assert_eq!(p.rejects[0].raw, b"01234567");
+        assert!(p.rejects[0].reason.contains("max_line_bytes (8 bytes)"));
+    }
 }

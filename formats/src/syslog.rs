@@ -1364,7 +1364,7 @@ mod tests {
             "[a-z][a-z0-9.-]{0,15}",
             "[a-zA-Z][a-zA-Z0-9_./-]{0,15}",
             proptest::option::of(0i64..4_000_000),
-            "([^\r\n ][^\r\n]{0,40})?",
+            "([^\r\n\0 ][^\r\n\0]{0,40})?",
         )
             .prop_map(
                 |(pri, (month, day, h, m, s), padded, host, app, pid, message)| Bsd3164 {
@@ -1423,7 +1423,7 @@ mod tests {
                 0..3,
             ),
             any::<bool>(),
-            proptest::option::of("[^\r\n\u{FEFF}]{1,40}"),
+            proptest::option::of("[^\r\n\0\u{FEFF}]{1,40}"),
         )
             .prop_map(
                 |((pri, version), ts, host, app, procid, msgid, sd, bom, message)| Rfc5424 {
