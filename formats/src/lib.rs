@@ -555,4 +555,66 @@ mod tests {
         assert_eq!(p.rejects[0].raw, b"01234567");
         assert!(p.rejects[0].reason.contains("max_line_bytes (8 bytes)"));
     }
+
+    use arrow_array::Array;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// `text` keeps every record whole: generated lines come back verbatim, in order.
+        #[test]
+        fn text_round_trip(lines in prop::collection::vec("[^\r\n\x00]*[^\r\n\x00 \t\x0c]", 1..40)) {
+            let input = lines.join("\n");
+            let p = parse_all(&ParseOptions::new(Format::Text), input.as_bytes()).unwrap();
+            prop_assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+            let m = p.batch.column_by_name("message").unwrap();
+            let m = arrow_array::cast::AsArray::as_string::<i32>(m);
+            let got: Vec<&str> = (0..m.len()).map(|i| m.value(i)).collect();
+            prop_assert_eq!(got, lines.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+
+        /// Multi-line records: each generated record (a start line and continuation lines)
+        /// comes back as one row, whole, with a cut at any `boundary` giving the same rows.
+        #[test]
+        fn multi_line_records_round_trip(
+            records in prop::collection::vec(
+                ("[a-z ]{0,12}", prop::collection::vec("[ \t][!-~ ]{0,12}", 0..4)),
+                1..30,
+            ),
+            cut in 0usize..2000,
+        ) {
+            let texts: Vec<String> = records
+                .iter()
+                .enumerate()
+                .map(|(i, (head, cont))| {
+                    let mut t = format!("REC{i} {head}");
+                    for c in cont {
+                        t.push('\n');
+                        t.push_str(c);
+                    }
+                    t
+                })
+                .collect();
+            let input = format!("{}\n", texts.join("\n"));
+            let mut opts = ParseOptions::new(Format::Text);
+            opts.record_start = Some("^REC".into());
+            opts.prepare().unwrap();
+            let rows = |chunks: &[&[u8]]| {
+                let mut out = Vec::new();
+                for c in chunks {
+                    let p = parse_chunk(&opts, c, 1).unwrap();
+                    assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+                    let Some(m) = p.batch.column_by_name("message") else { continue };
+                    let m = arrow_array::cast::AsArray::as_string::<i32>(m);
+                    out.extend((0..m.len()).map(|i| m.value(i).to_string()));
+                }
+                out
+            };
+            let b = input.as_bytes();
+            prop_assert_eq!(&rows(&[b]), &texts);
+            let at = opts.framing().boundary(b, cut.min(b.len()), 1 << 20).unwrap_or(b.len());
+            prop_assert_eq!(&rows(&[&b[..at], &b[at..]]), &texts);
+        }
+    }
 }
