@@ -193,8 +193,12 @@ fn replay_split(name: &str, input: &[u8]) {
         k @ 1..=3 => Framing::MultiLine(Arc::new(
             Pattern::compile(starts[usize::from(k) - 1], true).unwrap(),
         )),
-        4 => Framing::Quoted(b'"', None),
-        _ => Framing::Quoted(b'"', Some(b'\\')),
+        4 => ParseOptions::new(Format::Csv).framing(),
+        _ => {
+            let mut o = ParseOptions::new(Format::Csv);
+            o.delimited.escape = Some('\\');
+            o.framing()
+        }
     };
     let records = |d: &[u8], base: usize| {
         let mut v = Vec::new();

@@ -193,3 +193,47 @@ fn auto_detects_every_generated_format() {
         assert!(d.confidence >= 0.99, "{want}: {d}");
     }
 }
+
+/// Standard input is read once: its head decides the format (`auto`) and the record framing
+/// before the first chunk is cut, so multi-line records from a pipe are never split either.
+#[test]
+fn stdin_is_detected_and_framed_before_it_is_cut() {
+    use std::io::Write as _;
+    let (body, expect) = log4j(60_000, 61);
+    let text = format!("\tat orphan.Continuation(X.java:1)\n{body}");
+    let dir = tempfile::tempdir().unwrap();
+    let job = common::write_job(
+        dir.path(),
+        "j.toml",
+        &common::job_text(&["-"], "auto", "t", &["ts"], ""),
+    );
+    let report = dir.path().join("report.json");
+    let mut child = std::process::Command::new(common::CLI)
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .args(["--threads", "2", "--no-progress"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(text.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(
+        rep["detected"]["-"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("grok (layout LOG4J)")),
+        "{rep}"
+    );
+    // One reject (the orphan continuation line), every record whole.
+    assert_eq!(rep["rejected"], 1, "{rep}");
+    assert_eq!(rep["rows_out"], expect.len(), "{rep}");
+}

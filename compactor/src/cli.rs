@@ -345,13 +345,8 @@ fn parse_files(
     let (mut total_bytes, mut total_secs, mut total_rejects) = (0u64, 0f64, 0u64);
     for path in input::discover(paths).context(UsageError)? {
         let file = input::stat(&path)?;
-        let head = if file.is_stdin() {
-            Vec::new()
-        } else {
-            run::read_head(&file, max_decoded)?
-        };
+        let (head, opened) = run::open_with_head(&file, max_decoded, &Default::default())?;
         let (fopts, detection) = run::file_options(opts, &file, &head)?;
-        let opened = input::open(&file, max_decoded, Default::default())?;
         let mut chunker = input::Chunker::new(
             opened.source,
             job::DEFAULT_CHUNK_BYTES,
@@ -467,9 +462,8 @@ fn infer(paths: &[String], format: Format, max_bytes: usize) -> Result<()> {
     let (mut lines, mut rejected) = (0u64, 0u64);
     for path in input::discover(paths).context(UsageError)? {
         let f = input::stat(&path)?;
-        let head = run::read_head(&f, u64::MAX)?;
+        let (head, opened) = run::open_with_head(&f, u64::MAX, &Default::default())?;
         let (opts, _) = run::file_options(&opts, &f, &head)?;
-        let opened = input::open(&f, u64::MAX, Default::default())?;
         let mut chunker = input::Chunker::new(
             opened.source,
             job::DEFAULT_CHUNK_BYTES,

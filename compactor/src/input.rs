@@ -486,6 +486,8 @@ pub struct Chunker {
     discarding: bool,
     /// The read error that ended the stream, returned once the bytes before it are handed out.
     error: Option<anyhow::Error>,
+    /// The incomplete last line of a stream that failed (see [`Self::take_incomplete_tail`]).
+    tail: Vec<u8>,
     /// Bytes consumed from the source so far (decoded bytes for streams).
     pub bytes_read: u64,
 }
@@ -507,6 +509,7 @@ impl Chunker {
             eof: false,
             discarding: false,
             error: None,
+            tail: Vec::new(),
             bytes_read: 0,
         }
     }
@@ -547,6 +550,12 @@ impl Chunker {
             },
         };
         Ok(chunk)
+    }
+
+    /// After a stream failed (`next_chunk` returned its error): the bytes of the line it broke
+    /// off in, which no chunk holds (empty if it broke at a line end).
+    pub fn take_incomplete_tail(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.tail)
     }
 
     /// Reads until `buf` holds `want` bytes or the stream ends. A read error ends the stream:
@@ -609,6 +618,18 @@ impl Chunker {
                     return Some(std::mem::replace(&mut self.buf, rest));
                 }
                 if self.eof {
+                    if self.error.is_some() && !self.buf.ends_with(b"\n") {
+                        // The stream broke inside its last line: that line is cut, not a
+                        // record to parse (`status=200` would read as `status=20`). It goes
+                        // with the error (`take_incomplete_tail`), at most `max_line` of it.
+                        let keep = memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1);
+                        let mut tail = self.buf.split_off(keep);
+                        tail.truncate(self.max_line);
+                        self.tail = tail;
+                        if self.buf.is_empty() {
+                            return None;
+                        }
+                    }
                     return Some(std::mem::take(&mut self.buf));
                 }
                 // No boundary yet. Is the last line (still open) too long?
@@ -626,7 +647,9 @@ impl Chunker {
                     self.discarding = true;
                     return Some(chunk);
                 }
-                let want = self.buf.len() + READ_STEP;
+                // Grow by what is already past the probe (at least READ_STEP): a long record
+                // costs a few rescans by `boundary`, not one per READ_STEP.
+                let want = self.buf.len() + READ_STEP.max(self.buf.len() - probe);
                 self.fill(want);
             }
         }
@@ -875,7 +898,7 @@ mod tests {
         let mut data = Vec::new();
         writeln!(data, "orphan continuation before the first record").unwrap();
         for i in 0..400 {
-            writeln!(data, "2024-01-{:02} record {i} \"q{i}", i % 28 + 1).unwrap();
+            writeln!(data, "2024-01-{:02} record {i},\"q{i}", i % 28 + 1).unwrap();
             for k in 0..(i % 5) {
                 writeln!(data, "    at frame {k} {}", "z".repeat(i % 23)).unwrap();
             }
@@ -890,7 +913,10 @@ mod tests {
         vec![
             ("lines", Framing::Lines),
             ("multi", Framing::MultiLine(Arc::new(start))),
-            ("quoted", Framing::Quoted(b'"', None)),
+            (
+                "quoted",
+                compactor_formats::ParseOptions::new(compactor_formats::Format::Csv).framing(),
+            ),
         ]
     }
 
@@ -995,6 +1021,12 @@ mod tests {
                 Err(e) => {
                     // after the error, the end
                     assert!(matches!(c.next_chunk(), Ok(None)));
+                    // The line it broke off in comes with the error, not in a chunk.
+                    let tail = c.take_incomplete_tail();
+                    assert!(!tail.contains(&b'\n'));
+                    if !tail.is_empty() {
+                        out.push(tail);
+                    }
                     return (out, Some(e));
                 }
             }

@@ -390,7 +390,18 @@ impl Job {
         opts.record_start = self.input.record_start.clone();
         opts.delimited = self.input.delimited.clone();
         opts.timestamp_formats = self.input.timestamp_formats.clone();
+        for (column, format) in &opts.timestamp_formats {
+            let epoch = ["epoch_s", "epoch_ms", "epoch_us", "epoch_ns"].contains(&format.as_str());
+            let bad = chrono::format::StrftimeItems::new(format)
+                .any(|i| matches!(i, chrono::format::Item::Error));
+            if !epoch && (bad || format.is_empty()) {
+                bail!("[input] timestamp_formats: {column:?} = {format:?} is not a strftime format (or epoch_s, epoch_ms, epoch_us, epoch_ns)");
+            }
+        }
         if let Some(year) = self.input.year {
+            if !(1..=9999).contains(&year) {
+                bail!("[input] year must be between 1 and 9999, got {year}");
+            }
             // Its last day, so that the "month after the reference: last year" rule never
             // moves a line out of it.
             let days = compactor_formats::ts::days_from_civil(i64::from(year), 12, 31);
@@ -448,6 +459,41 @@ mod tests {
         ] {
             assert!(Job::parse(&format!("{MIN}{extra}")).is_err(), "{extra}");
         }
+    }
+
+    #[test]
+    fn input_options_are_checked() {
+        let job = |input: &str| {
+            Job::parse(&format!(
+                "[input]\npaths = [\"a\"]\n{input}\n[output]\npath = \"t\"\n"
+            ))
+            .and_then(|j| j.parse_options())
+        };
+        for bad in [
+            "format = \"syslog\"\nyear = 0",
+            "format = \"syslog\"\nyear = 100000",
+            "format = \"json\"\ntimestamp_formats = { t = \"%Q%\" }",
+            "format = \"json\"\ntimestamp_formats = { t = \"\" }",
+            "format = \"grok\"",
+            "format = \"grok\"\npattern = \"%{NOPE}\"",
+            "format = \"regex\"\npattern = \"(unclosed\"",
+            "format = \"text\"\nrecord_start = \"%{NOPE}\"",
+            "format = \"csv\"\n[input.delimited]\ndelimeter = \";\"",
+        ] {
+            assert!(job(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "format = \"syslog\"\nyear = 2024",
+            "format = \"json\"\ntimestamp_formats = { t = \"%d.%m.%Y %H:%M\", u = \"epoch_ms\" }",
+            "format = \"grok\"\npattern = \"%{HDFS}\"",
+            "format = \"auto\"",
+            "format = \"csv\"\n[input.delimited]\ndelimiter = \";\"",
+        ] {
+            assert!(job(good).is_ok(), "{good}: {:#}", job(good).unwrap_err());
+        }
+        // A layout named as the pattern brings its multi-line record start.
+        let o = job("format = \"grok\"\npattern = \"%{HADOOP}\"").unwrap();
+        assert!(o.record_start.is_some() && o.prepared.record_start.is_some());
     }
 
     #[test]

@@ -180,17 +180,39 @@ pub struct RunReport {
 /// [`ParseOptions::for_file`](compactor_formats::ParseOptions::for_file)).
 pub const HEAD_BYTES: usize = 256 << 10;
 
-/// The first [`HEAD_BYTES`] of a file (decoded), cut after its last whole line. A file that
-/// cannot be decoded that far gives what could be (the real read reports the error).
-pub(crate) fn read_head(file: &InputFile, max_decoded: u64) -> Result<Vec<u8>> {
+/// Opens an input and reads its first [`HEAD_BYTES`] (decoded), cut after the last whole line
+/// if there is more, for [`file_options`]. The source still starts at the beginning: a map is
+/// only looked at, and the bytes read from a stream (standard input, a compressed file) are
+/// put back in front of the rest. A stream that fails within its head gives the bytes before
+/// the fault; the fault itself comes again when the chunker reads on.
+pub(crate) fn open_with_head(
+    file: &InputFile,
+    max_decoded: u64,
+    consumed: &Arc<std::sync::atomic::AtomicU64>,
+) -> Result<(Vec<u8>, input::Opened)> {
     use std::io::Read;
-    let opened = input::open(file, max_decoded, Default::default())?;
+    let mut opened = input::open(file, max_decoded, consumed.clone())?;
     let mut head = match opened.source {
         input::Source::Mapped(None) => Vec::new(),
-        input::Source::Mapped(Some(map)) => map[..map.len().min(HEAD_BYTES)].to_vec(),
+        input::Source::Mapped(Some(ref map)) => map[..map.len().min(HEAD_BYTES)].to_vec(),
         input::Source::Stream(r) => {
+            let mut r = r;
             let mut v = Vec::with_capacity(HEAD_BYTES);
-            let _ = r.take(HEAD_BYTES as u64).read_to_end(&mut v);
+            let mut failed = false;
+            while v.len() < HEAD_BYTES && !failed {
+                let mut buf = [0u8; 64 << 10];
+                let want = buf.len().min(HEAD_BYTES - v.len());
+                match r.read(&mut buf[..want]) {
+                    Ok(0) => break,
+                    Ok(n) => v.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => failed = true,
+                }
+            }
+            // A decoder repeats its error on every later read, so the chunker meets the fault
+            // again right after the head's bytes, and reports it there.
+            let again = std::io::Cursor::new(v.clone()).chain(r);
+            opened.source = input::Source::Stream(Box::new(again));
             v
         }
     };
@@ -198,7 +220,7 @@ pub(crate) fn read_head(file: &InputFile, max_decoded: u64) -> Result<Vec<u8>> {
         let keep = memchr::memrchr(b'\n', &head).map_or(head.len(), |i| i + 1);
         head.truncate(keep);
     }
-    Ok(head)
+    Ok((head, opened))
 }
 
 /// The parse options for one input file: `auto` resolved on its first bytes `head`, its header
@@ -213,12 +235,10 @@ pub(crate) fn file_options(
     Option<compactor_formats::detect::Detection>,
 )> {
     let mut opts = job_opts.clone();
-    if opts.reference_micros.is_none() {
-        let mtime = if file.is_stdin() {
-            std::time::SystemTime::now()
-        } else {
-            std::fs::metadata(&file.path)?.modified()?
-        };
+    // Standard input has no modification time, and the clock would make the output depend on
+    // when the job ran: without `year`, its year-less syslog dates are 1970's (documented).
+    if opts.reference_micros.is_none() && !file.is_stdin() {
+        let mtime = std::fs::metadata(&file.path)?.modified()?;
         let since = mtime
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -348,9 +368,10 @@ impl RunReport {
             self.seconds,
             self.threads
         );
-        if self.records_in != self.lines_in {
+        // (An input error is a record of no line.)
+        if self.records_in - self.input_errors.len() as u64 != self.lines_in {
             s.push_str(&format!(
-                "\n  lines {} = records (some multi-line) + {} header lines",
+                "\n  lines {}: {} header lines, the rest in records (multi-line records join lines)",
                 self.lines_in, self.meta_lines
             ));
         }
@@ -642,37 +663,21 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     for file in inputs.iter_mut() {
         tracing::info!("reading {} ({} bytes)", file.display(), file.size);
         let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        // Per file: `auto` resolved, the header read, the syslog year's reference instant.
-        let file_opts = if file.is_stdin() {
-            // Standard input cannot be read twice: its options come from the job alone
-            // (`auto` is resolved on the first chunk, with the job's record framing).
-            None
-        } else {
-            let head = read_head(file, job.limits.max_decompressed_bytes)
-                .with_context(|| format!("reading {}", file.display()))?;
-            Some(run_file_options(&parse_opts, file, &head, &mut report)?)
-        };
-        let opened = input::open(file, job.limits.max_decompressed_bytes, consumed.clone())?;
+        // Per file: `auto` resolved, the header read, the syslog year's reference instant;
+        // all from the file's head, before any chunk is cut (the framing depends on them).
+        let (head, opened) = open_with_head(file, job.limits.max_decompressed_bytes, &consumed)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let file_opts = run_file_options(&parse_opts, file, &head, &mut report)?;
+        drop(head);
         let mapped = matches!(opened.source, input::Source::Mapped(_));
         let hash = opened.hash;
         // Chunks are cut at record boundaries of this framing.
-        let framing = file_opts.as_ref().unwrap_or(&parse_opts).framing();
         let mut chunker = Chunker::new(
             opened.source,
             DEFAULT_CHUNK_BYTES,
             job.limits.max_line_bytes,
-            framing.clone(),
+            file_opts.framing(),
         );
-        let _ = &framing;
-        let mut first = None;
-        let file_opts = match file_opts {
-            Some(o) => o,
-            None => {
-                first = chunker.next_chunk()?;
-                let head = first.as_ref().map_or(&[][..], |c| c.bytes());
-                run_file_options(&parse_opts, file, head, &mut report)?
-            }
-        };
         // Parsing is a pipeline, not a sequence of barriers: up to `group` chunks are parsed
         // as tasks on the pool while this thread takes their results in input order (helping
         // with the parsing while it waits), so no core waits for the slowest chunk of a
@@ -693,16 +698,13 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             let mut eof = false;
             loop {
                 while !eof && spawned - taken < group as u64 {
-                    let next = match first.take() {
-                        Some(c) => Some(c),
-                        None => match chunker.next_chunk() {
-                            Ok(c) => c,
-                            Err(e) if input::decode_error(&e).is_some() => {
-                                input_error = Some(format!("{e:#}"));
-                                None
-                            }
-                            Err(e) => return Err(e.context(format!("reading {}", file.display()))),
-                        },
+                    let next = match chunker.next_chunk() {
+                        Ok(c) => c,
+                        Err(e) if input::decode_error(&e).is_some() => {
+                            input_error = Some(format!("{e:#}"));
+                            None
+                        }
+                        Err(e) => return Err(e.context(format!("reading {}", file.display()))),
                     };
                     match next {
                         Some(c) => {
@@ -773,10 +775,17 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         in_flight.free();
         if let Some(e) = input_error {
             tracing::warn!("{e}; the records before it were kept");
+            // The line the stream broke off in (if it did inside one) is this record's bytes.
+            let raw = chunker.take_incomplete_tail();
+            let reason = if raw.is_empty() {
+                format!("input error: {e}")
+            } else {
+                format!("input error inside this line, cut off here: {e}")
+            };
             let reject = compactor_formats::Reject {
                 line: next_line,
-                reason: format!("input error: {e}"),
-                raw: Vec::new(),
+                reason,
+                raw,
             };
             quarantine.write(&file.display(), std::slice::from_ref(&reject))?;
             report.records_in += 1;

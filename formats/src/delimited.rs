@@ -453,7 +453,11 @@ impl Directives {
         let line = trim_end(line);
         if self.zeek {
             if let Some(v) = line.strip_prefix(b"#separator ") {
-                self.separator = zeek_unescape(v).filter(|s| s.len() == 1).map(|s| s[0]);
+                // One ASCII byte other than a newline: splitting text at a non-ASCII byte
+                // could cut a character in two. Anything else keeps the default (tab).
+                self.separator = zeek_unescape(v)
+                    .filter(|s| s.len() == 1 && s[0].is_ascii() && s[0] != b'\n' && s[0] != b'\r')
+                    .map(|s| s[0]);
                 return;
             }
             let sep = self.separator.unwrap_or(b'\t');
@@ -1113,7 +1117,9 @@ impl LineParser for DelimitedParser {
         let extra_names = std::mem::take(&mut self.extra_names);
         let result = (|| {
             for (i, s) in spans.iter().enumerate() {
-                let value = &text[s.start..s.end];
+                let Some(value) = text.get(s.start..s.end) else {
+                    return Err(format!("field {} splits a UTF-8 character", i + 1));
+                };
                 let off = base + s.start;
                 let Some(name) = names.get(i) else {
                     let name = extra_names.get(i - names.len()).map_or("", String::as_str);
@@ -1437,6 +1443,27 @@ pub(crate) mod tests {
         let note = c.batch.column_by_name("note").unwrap();
         assert_eq!(note.data_type(), &DataType::Null);
         assert_eq!(strs(&c.batch, "names"), [s("")]);
+    }
+
+    #[test]
+    fn a_non_ascii_zeek_separator_is_ignored() {
+        // `\xa9` would split `é` (c3 a9) in two.
+        let text = "#separator \\xa9\n#fields\ta\tb\né\tx\n";
+        for format in [Format::Tsv, Format::Auto] {
+            let opts = ParseOptions::new(format);
+            let (opts, _) = opts.for_file(text.as_bytes()).unwrap();
+            let p = crate::parse_chunk(&opts, text.as_bytes(), 1).unwrap();
+            assert_eq!(
+                p.records,
+                p.batch.num_rows() as u64 + p.rejects.len() as u64
+            );
+        }
+        let (opts, _) = ParseOptions::new(Format::Tsv)
+            .for_file(text.as_bytes())
+            .unwrap();
+        let p = crate::parse_chunk(&opts, text.as_bytes(), 1).unwrap();
+        assert_eq!((p.batch.num_rows(), p.meta_lines), (1, 2));
+        assert_eq!(strs(&p.batch, "a"), [Some("é".to_string())]);
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //! - [`Framing::MultiLine`]: a record is a line matching the `record_start` pattern plus every
 //!   following line that does not. Lines before the first start line of a chunk form records
 //!   of their own (only at the start of a file, since chunks are cut before start lines).
-//! - [`Framing::Quoted`]: a record is a line plus following lines while a quote is open (the
-//!   count of quote bytes so far is odd; a doubled `""` counts twice, so it is neutral).
+//! - [`Framing::Quoted`]: a record is a line plus following lines while a quoted field is open,
+//!   by the rules the CSV parser splits fields with: a quote opens a field only at the field's
+//!   start (`5" screen` is text), `""` and the escape byte (if any) quote a byte, and the field
+//!   closes at a quote followed by anything else. A quoted record that grows past `limit`
+//!   bytes ends at the line where it did (a stray quote must not swallow the chunk), in the
+//!   parser and in the chunker alike.
 //!
 //! ```text
 //!   2024-01-01 ERROR boom              ◀─ start ─┐
@@ -39,9 +43,8 @@ pub enum Framing {
     Lines,
     /// Records begin at lines matching the pattern.
     MultiLine(Arc<Pattern>),
-    /// Records end at a newline outside quotes: the quote byte, and the escape byte (which
-    /// takes the byte after it literally, so an escaped quote opens nothing).
-    Quoted(u8, Option<u8>),
+    /// Records end at a newline outside a quoted field (see [`QuoteRule`]).
+    Quoted(QuoteRule),
 }
 
 impl Framing {
@@ -61,8 +64,19 @@ impl Framing {
                     _ => false,
                 };
                 let ascii = |c: Option<char>| c.filter(char::is_ascii).map(|c| c as u8);
-                match (quoting, ascii(d.quote.or(Some('"')))) {
-                    (true, Some(q)) => Framing::Quoted(q, ascii(d.escape)),
+                let default_delim = if opts.format == Some(Format::Tsv) {
+                    '\t'
+                } else {
+                    ','
+                };
+                let delim = ascii(Some(d.delimiter.unwrap_or(default_delim)));
+                match (quoting, ascii(d.quote.or(Some('"'))), delim) {
+                    (true, Some(quote), Some(delim)) => Framing::Quoted(QuoteRule {
+                        quote,
+                        escape: ascii(d.escape),
+                        delim,
+                        limit: opts.limits.max_line_bytes,
+                    }),
                     _ => Framing::Lines,
                 }
             }
@@ -96,20 +110,22 @@ impl Framing {
                     f(s, &chunk[s..e], n);
                 }
             }
-            Framing::Quoted(q, e) => {
+            Framing::Quoted(rule) => {
                 let mut open: Option<(usize, usize, u64)> = None;
-                let mut odd = false;
                 crate::for_each_line(chunk, |start, line| {
                     let end = start + line.len();
-                    match &mut open {
-                        Some((_, e, n)) => {
+                    let (s, st) = match &mut open {
+                        Some((s, e, n)) => {
                             *e = end;
                             *n += 1;
+                            (*s, rule.line(line, QuoteState::Open))
                         }
-                        None => open = Some((start, end, 1)),
-                    }
-                    odd = toggles(line, *q, *e, odd);
-                    if !odd {
+                        None => {
+                            open = Some((start, end, 1));
+                            (start, rule.line(line, QuoteState::Start))
+                        }
+                    };
+                    if rule.ends(st, end - s) {
                         let (s, e, n) = open.take().expect("a record is open");
                         f(s, &chunk[s..e], n);
                     }
@@ -148,17 +164,22 @@ impl Framing {
                     c = end + 1;
                 }
             }
-            Framing::Quoted(q, e) => {
-                // An escape byte just before `probe` would be split from its byte: scan whole
-                // lines, from the line start at or before `probe`.
-                let line_start = memchr::memrchr(b'\n', &buf[..probe]).map_or(0, |i| i + 1);
-                let mut odd = toggles(&buf[..line_start], *q, *e, false);
-                let mut from = line_start;
+            Framing::Quoted(rule) => {
+                // Records as `for_each_record` sees them, from `buf[0]` (a record start): the
+                // first record end after `probe`.
+                let (mut rec, mut st, mut from) = (0, QuoteState::Start, 0);
                 loop {
-                    let c = next_line(from.max(probe))?;
-                    odd = toggles(&buf[from..c], *q, *e, odd);
-                    if !odd || c - probe > limit {
-                        return Some(c);
+                    let c = next_line(from)?;
+                    let mut line = &buf[from..c - 1];
+                    if let Some(s) = line.strip_suffix(b"\r") {
+                        line = s;
+                    }
+                    st = rule.line(line, st);
+                    if rule.ends(st, from + line.len() - rec) {
+                        if c > probe {
+                            return Some(c);
+                        }
+                        (rec, st) = (c, QuoteState::Start);
                     }
                     from = c;
                 }
@@ -167,28 +188,84 @@ impl Framing {
     }
 }
 
-/// Whether `bytes` leave a quote open (an odd number of unescaped quote bytes), starting
-/// from `open`.
-fn toggles(bytes: &[u8], quote: u8, escape: Option<u8>, open: bool) -> bool {
-    match escape {
-        None => open ^ (memchr::memchr_iter(quote, bytes).count() % 2 == 1),
-        Some(e) => {
-            let mut open = open;
-            let mut i = 0;
-            while let Some(k) = memchr::memchr2(quote, e, &bytes[i..]) {
-                let at = i + k;
-                if bytes[at] == e && e != quote {
-                    i = at + 2;
-                    if i > bytes.len() {
-                        break;
+/// Where quoted fields begin and end, for [`Framing::Quoted`]: the CSV parser's rules
+/// (`delimited::split`), reduced to what decides whether a newline is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteRule {
+    /// The quote byte.
+    pub quote: u8,
+    /// The escape byte: the byte after it is data.
+    pub escape: Option<u8>,
+    /// The field delimiter.
+    pub delim: u8,
+    /// A record still open past this many bytes ends at the end of its line.
+    pub limit: usize,
+}
+
+/// Where in a record a line leaves the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteState {
+    /// At the start of a field.
+    Start,
+    /// Inside an unquoted field (or after a quoted one's closing quote).
+    Plain,
+    /// Inside a quoted field: a newline here is data.
+    Open,
+}
+
+impl QuoteRule {
+    /// The state after `line` (without its newline), starting in `st`.
+    pub fn line(&self, line: &[u8], mut st: QuoteState) -> QuoteState {
+        let esc = self.escape.filter(|&e| e != self.quote);
+        let mut i = 0;
+        while i < line.len() {
+            match st {
+                QuoteState::Start => {
+                    let b = line[i];
+                    i += 1;
+                    if b == self.quote {
+                        st = QuoteState::Open;
+                    } else if Some(b) == esc {
+                        st = QuoteState::Plain;
+                        i += 1;
+                    } else if b != self.delim {
+                        st = QuoteState::Plain;
                     }
-                } else {
-                    open = !open;
-                    i = at + 1;
+                }
+                QuoteState::Plain => {
+                    let hit = match esc {
+                        Some(e) => memchr::memchr2(self.delim, e, &line[i..]),
+                        None => memchr::memchr(self.delim, &line[i..]),
+                    };
+                    let Some(j) = hit.map(|k| i + k) else { break };
+                    if line[j] == self.delim {
+                        st = QuoteState::Start;
+                        i = j + 1;
+                    } else {
+                        i = j + 2;
+                    }
+                }
+                QuoteState::Open => {
+                    let hit = match esc {
+                        Some(e) => memchr::memchr2(self.quote, e, &line[i..]),
+                        None => memchr::memchr(self.quote, &line[i..]),
+                    };
+                    let Some(j) = hit.map(|k| i + k) else { break };
+                    if Some(line[j]) == esc || line.get(j + 1) == Some(&self.quote) {
+                        i = j + 2;
+                    } else {
+                        st = QuoteState::Plain;
+                        i = j + 1;
+                    }
                 }
             }
-            open
         }
+        st
+    }
+
+    /// Whether a record of `len` bytes so far, in state `st` at the end of a line, ends there.
+    pub fn ends(&self, st: QuoteState, len: usize) -> bool {
+        st != QuoteState::Open || len > self.limit
     }
 }
 
@@ -232,7 +309,12 @@ mod tests {
 
     #[test]
     fn quoted_newlines_stay_in_their_record() {
-        let f = Framing::Quoted(b'"', None);
+        let f = Framing::Quoted(QuoteRule {
+            quote: b'"',
+            escape: None,
+            delim: b',',
+            limit: 1 << 20,
+        });
         let s = "a,\"x\ny\",1\nb,\"\"\"q\"\"\",2\nc,\"open\n";
         assert_eq!(
             records(&f, s),
@@ -249,7 +331,12 @@ mod tests {
 
     #[test]
     fn escaped_quotes_open_nothing() {
-        let f = Framing::Quoted(b'"', Some(b'\\'));
+        let f = Framing::Quoted(QuoteRule {
+            quote: b'"',
+            escape: Some(b'\\'),
+            delim: b',',
+            limit: 1 << 20,
+        });
         let s = "a,\\\"x,1\nb,\"y\nz\",2\nc,\"\\\\\",3\n";
         assert_eq!(
             records(&f, s),
@@ -269,15 +356,93 @@ mod tests {
         }
     }
 
+    fn csv(limit: usize) -> Framing {
+        Framing::Quoted(QuoteRule {
+            quote: b'"',
+            escape: None,
+            delim: b',',
+            limit,
+        })
+    }
+
+    #[test]
+    fn a_quote_inside_a_field_is_text() {
+        // `5" screen` opens nothing: the next lines are records of their own.
+        let s = "1,5\" screen\n2,ok\n3,\"a\nb\"\n4,x\"\"y\n";
+        assert_eq!(
+            records(&csv(1 << 20), s),
+            vec![
+                ("1,5\" screen".into(), 1),
+                ("2,ok".into(), 1),
+                ("3,\"a\nb\"".into(), 2),
+                ("4,x\"\"y".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_open_quote_holds_at_most_limit_bytes() {
+        // A stray opening quote: the record ends at the line where it passed 12 bytes.
+        let s = "1,\"open\n2,aaaa\n3,bbbb\n4,ok\n";
+        assert_eq!(
+            records(&csv(12), s),
+            vec![
+                ("1,\"open\n2,aaaa".into(), 2),
+                ("3,bbbb".into(), 1),
+                ("4,ok".into(), 1),
+            ]
+        );
+        let b = s.as_bytes();
+        assert_eq!(csv(12).boundary(b, 1, 1 << 20), Some(15));
+        assert_eq!(csv(12).boundary(b, 16, 1 << 20), Some(22));
+    }
+
+    proptest::proptest! {
+        /// Cutting at any `boundary` and framing the pieces gives the records of the whole.
+        #[test]
+        fn quoted_cuts_agree_with_the_records(
+            text in "[a\",\\\\ \n]{0,80}",
+            probe in 0usize..80,
+            limit in 1usize..30,
+            escape in proptest::bool::ANY,
+        ) {
+            let f = Framing::Quoted(QuoteRule {
+                quote: b'"',
+                escape: escape.then_some(b'\\'),
+                delim: b',',
+                limit,
+            });
+            let whole = records(&f, &text);
+            if let Some(c) = f.boundary(text.as_bytes(), probe, 1 << 20) {
+                proptest::prop_assert!(c > probe.min(text.len()));
+                let mut parts = records(&f, &text[..c]);
+                parts.extend(records(&f, &text[c..]));
+                proptest::prop_assert_eq!(parts, whole);
+            }
+        }
+    }
+
     #[test]
     fn framing_follows_the_options() {
         let mut opts = ParseOptions::new(Format::Csv);
-        assert!(matches!(Framing::of(&opts), Framing::Quoted(b'"', None)));
+        assert!(matches!(
+            Framing::of(&opts),
+            Framing::Quoted(QuoteRule {
+                quote: b'"',
+                escape: None,
+                delim: b',',
+                ..
+            })
+        ));
         opts.delimited.quote = Some('\'');
         opts.delimited.escape = Some('\\');
         assert!(matches!(
             Framing::of(&opts),
-            Framing::Quoted(b'\'', Some(b'\\'))
+            Framing::Quoted(QuoteRule {
+                quote: b'\'',
+                escape: Some(b'\\'),
+                ..
+            })
         ));
         opts.delimited.quoting = Some(false);
         assert!(matches!(Framing::of(&opts), Framing::Lines));

@@ -396,7 +396,7 @@ fn parser_for(opts: &ParseOptions) -> Result<Box<dyn LineParser>> {
 /// rejected too (reason `blank line`), so that `records == rows + rejects` holds without
 /// exceptions; metadata lines are counted in [`ParsedChunk::meta_lines`].
 pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result<ParsedChunk> {
-    let mut rows = builder::RowsBuilder::new(opts);
+    let mut rows = builder::RowsBuilder::new(opts).with_rows_hint(count_lines(chunk) as usize);
     let mut rejects = Vec::new();
     let mut parser = parser_for(opts)?;
     let record_start = match (&opts.prepared.record_start, &opts.record_start) {

@@ -344,9 +344,19 @@ impl SyslogParser {
             let p = self.params[k];
             // The builder folds names (ASCII case, invalid characters): a repeat would reject
             // the line as a duplicate field, so only the first of equal names is kept.
+            // (Compared whole: `[a.b c=..]` and `[a b.c=..]` are both `sd.a.b.c`.)
+            let joined = |x: &Param| {
+                b[x.id.0..x.id.1]
+                    .iter()
+                    .chain(b".")
+                    .chain(&b[x.name.0..x.name.1])
+                    .copied()
+            };
             let repeated = self.params[..k].iter().any(|q| {
-                same_name(&b[q.id.0..q.id.1], &b[p.id.0..p.id.1])
-                    && same_name(&b[q.name.0..q.name.1], &b[p.name.0..p.name.1])
+                (q.id.1 - q.id.0 + q.name.1 - q.name.0 == p.id.1 - p.id.0 + p.name.1 - p.name.0)
+                    && joined(q)
+                        .zip(joined(&p))
+                        .all(|(x, y)| fold_name(x) == fold_name(y))
             });
             if repeated {
                 continue;
@@ -685,17 +695,13 @@ fn sub(s: &str, a: usize, e: usize) -> &str {
     s.get(a..e).unwrap_or("")
 }
 
-/// Whether two names are the same column once the builder has folded them: ASCII case
-/// ignored, and the characters that [`crate::schema::sanitize_name`] replaces equal to `_`.
-fn same_name(a: &[u8], b: &[u8]) -> bool {
-    fn fold(c: u8) -> u8 {
-        if crate::schema::INVALID_NAME_CHARS.contains(&(c as char)) {
-            b'_'
-        } else {
-            c.to_ascii_lowercase()
-        }
+/// A name byte as the builder folds it.
+fn fold_name(c: u8) -> u8 {
+    if crate::schema::INVALID_NAME_CHARS.contains(&(c as char)) {
+        b'_'
+    } else {
+        c.to_ascii_lowercase()
     }
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| fold(*x) == fold(*y))
 }
 
 /// Unescapes an SD-PARAM value into `out`: `\"`, `\\` and `\]` lose their backslash; any
@@ -1139,6 +1145,14 @@ mod tests {
         assert_eq!(p.rejects.len(), 1);
         assert_eq!(str_at(&p, "sd.x.a", 0).as_deref(), Some("1\"2"));
         assert_eq!(str_at(&p, "sd.x.a", 1).as_deref(), Some("3]"));
+    }
+
+    #[test]
+    fn parameters_that_fold_to_one_column_keep_the_first() {
+        // Both are `sd.a.b.c`: the line is kept, with the first value.
+        let p = parse("<14>1 - - - - - [a.b c=\"1\"][a b.c=\"2\"] m\n");
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(str_at(&p, "sd.a.b.c", 0).as_deref(), Some("1"));
     }
 
     #[test]

@@ -33,11 +33,14 @@ fuzz_target!(|input: &[u8]| {
             o.record_start = Some(src.to_string());
             (Framing::MultiLine(Arc::new(p)), o)
         }
-        4 => (Framing::Quoted(b'"', None), ParseOptions::new(Format::Csv)),
+        4 => {
+            let o = ParseOptions::new(Format::Csv);
+            (o.framing(), o)
+        }
         _ => {
             let mut o = ParseOptions::new(Format::Csv);
             o.delimited.escape = Some('\\');
-            (Framing::Quoted(b'"', Some(b'\\')), o)
+            (o.framing(), o)
         }
     };
     check_framing(&framing, data, probe, limit);
