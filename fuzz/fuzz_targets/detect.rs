@@ -4,13 +4,24 @@
 //! invariant of `parse_and_check` under the detected options.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use compactor_formats::{Format, ParseOptions};
 use compactor_fuzz::{check_split, parse_and_check};
 use libfuzzer_sys::fuzz_target;
 
+/// Prepared once, as a run does (the candidates' patterns compiled up front).
+fn auto() -> &'static ParseOptions {
+    static AUTO: OnceLock<ParseOptions> = OnceLock::new();
+    AUTO.get_or_init(|| {
+        let mut o = ParseOptions::new(Format::Auto);
+        o.prepare().expect("auto prepares");
+        o
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let auto = ParseOptions::new(Format::Auto);
-    let Ok((opts, detection)) = auto.for_file(data) else {
+    let Ok((opts, detection)) = auto().for_file(data) else {
         return;
     };
     let d = detection.expect("auto reports its detection");
