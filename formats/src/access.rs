@@ -22,6 +22,7 @@
 //! A line that is not UTF-8 or lacks a mandatory field is rejected.
 
 use crate::builder::RowsBuilder;
+use crate::cursor::Cursor;
 use crate::{ts, LineParser};
 
 /// Column names of the fixed fields, in order.
@@ -64,70 +65,6 @@ impl AccessParser {
     }
 }
 
-struct Cursor<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn skip_spaces(&mut self) {
-        while self.s.as_bytes().get(self.pos) == Some(&b' ') {
-            self.pos += 1;
-        }
-    }
-    fn done(&self) -> bool {
-        self.pos >= self.s.len()
-    }
-    /// A bare field up to the next space. Returns (offset in line, text).
-    fn bare(&mut self, what: &str) -> Result<(usize, &'a str), String> {
-        self.skip_spaces();
-        let start = self.pos;
-        let end =
-            memchr::memchr(b' ', &self.s.as_bytes()[start..]).map_or(self.s.len(), |i| start + i);
-        if end == start {
-            return Err(format!("missing {what}"));
-        }
-        self.pos = end;
-        Ok((start, &self.s[start..end]))
-    }
-    /// A field between `open` and `close`; backslash escapes the next byte when `escapes`.
-    fn delimited(
-        &mut self,
-        open: u8,
-        close: u8,
-        escapes: bool,
-        what: &str,
-    ) -> Result<(usize, &'a str), String> {
-        self.skip_spaces();
-        let b = self.s.as_bytes();
-        if b.get(self.pos) != Some(&open) {
-            return Err(format!("expected {} before {what}", open as char));
-        }
-        let start = self.pos + 1;
-        let mut i = start;
-        // Jump between the bytes that matter: the closing byte, and backslashes when they
-        // escape (most fields have none).
-        while i < b.len() {
-            let hit = if escapes {
-                memchr::memchr2(close, b'\\', &b[i..])
-            } else {
-                memchr::memchr(close, &b[i..])
-            };
-            let Some(k) = hit else { break };
-            i += k;
-            if b[i] == close {
-                self.pos = i + 1;
-                return Ok((start, &self.s[start..i]));
-            }
-            i += 2;
-        }
-        Err(format!("unterminated {what}"))
-    }
-    fn quoted(&mut self, what: &str) -> Result<(usize, &'a str), String> {
-        self.delimited(b'"', b'"', true, what)
-    }
-}
-
 fn nullable(rows: &mut RowsBuilder, name: &str, base: usize, (off, text): (usize, &str)) {
     if text == "-" {
         rows.push_null(name);
@@ -144,7 +81,7 @@ impl LineParser for AccessParser {
         rows: &mut RowsBuilder,
     ) -> Result<(), String> {
         let s = crate::utf8(line)?;
-        let mut c = Cursor { s, pos: 0 };
+        let mut c = Cursor::new(s);
         let ip = c.bare("ip")?;
         rows.push_raw_str("ip", base + ip.0, ip.1.len());
         let ident = c.bare("ident")?;

@@ -134,6 +134,7 @@
 //! with an extra newline shows it as one `blank line` reject, so no line goes uncounted).
 
 use crate::builder::RowsBuilder;
+use crate::cursor::Cursor;
 use crate::delimited::{json_number_shape, push_inferred, shown, DelimitedParser};
 use crate::error::Result;
 use crate::{ts, Format, LineParser, ParseOptions};
@@ -336,59 +337,6 @@ impl AwsParser {
     }
 }
 
-/// A small cursor over a line of space-separated, optionally quoted fields.
-struct Cursor<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn skip_spaces(&mut self) {
-        while self.s.as_bytes().get(self.pos) == Some(&b' ') {
-            self.pos += 1;
-        }
-    }
-
-    fn done(&mut self) -> bool {
-        self.skip_spaces();
-        self.pos >= self.s.len()
-    }
-
-    /// The next field: `(offset, text, quoted)`; quoted text is inside the quotes.
-    fn field(&mut self, n: usize) -> std::result::Result<(usize, &'a str, bool), String> {
-        self.skip_spaces();
-        let b = self.s.as_bytes();
-        match b.get(self.pos) {
-            Some(&open @ (b'"' | b'[')) => {
-                let close = if open == b'"' { b'"' } else { b']' };
-                let start = self.pos + 1;
-                let mut i = start;
-                while i < b.len() {
-                    match b[i] {
-                        b'\\' if open == b'"' => i += 2,
-                        c if c == close => {
-                            self.pos = i + 1;
-                            return Ok((start, &self.s[start..i], true));
-                        }
-                        _ => i += 1,
-                    }
-                }
-                Err(format!(
-                    "unterminated {} field {n} starting at byte {}",
-                    if open == b'"' { "quoted" } else { "bracketed" },
-                    self.pos
-                ))
-            }
-            _ => {
-                let start = self.pos;
-                let end = memchr::memchr(b' ', &b[start..]).map_or(b.len(), |i| start + i);
-                self.pos = end;
-                Ok((start, &self.s[start..end], false))
-            }
-        }
-    }
-}
-
 /// Pushes the columns of one field.
 fn push_field(
     rows: &mut RowsBuilder,
@@ -500,7 +448,7 @@ impl LineParser for AwsParser {
             } => (*specs, *last, *required),
         };
         let s = crate::utf8(line)?;
-        let mut c = Cursor { s, pos: 0 };
+        let mut c = Cursor::new(s);
         let all = specs.iter().copied().chain(last);
         for (i, spec) in all.enumerate() {
             if c.done() {

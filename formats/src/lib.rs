@@ -29,6 +29,7 @@
 pub mod access;
 pub mod aws;
 pub mod builder;
+mod cursor;
 pub mod decode;
 pub mod delimited;
 pub mod detect;
