@@ -131,7 +131,7 @@ impl SyslogParser {
     pub fn new(opts: &ParseOptions) -> Self {
         SyslogParser {
             reference: opts.reference_micros.map(|t| {
-                let (y, m, _) = civil_from_days(t.div_euclid(86_400_000_000));
+                let (y, m, _) = ts::civil_from_days(t.div_euclid(86_400_000_000));
                 (y, m)
             }),
             params: Vec::new(),
@@ -150,7 +150,7 @@ impl SyslogParser {
         if month == 2 && day == 29 {
             // At most 7 steps (1897 to 1904: no leap year in 1900).
             for _ in 0..8 {
-                if is_leap(y) {
+                if ts::is_leap(y) {
                     break;
                 }
                 y -= 1;
@@ -723,24 +723,6 @@ fn unescape_sd(raw: &str, out: &mut String) {
         }
     }
     out.push_str(sub(raw, from, b.len()));
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-/// Civil date (year, month, day) of a day count since 1970-01-01, after H. Hinnant.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

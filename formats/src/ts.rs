@@ -19,8 +19,24 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn is_leap(y: i64) -> bool {
+/// Whether `y` is a leap year (proleptic Gregorian).
+pub fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// The civil date (year, month, day) of a day count since 1970-01-01: the inverse of
+/// [`days_from_civil`], after H. Hinnant.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn days_in_month(y: i64, m: u32) -> u32 {
@@ -346,6 +362,16 @@ mod tests {
             parse_clf_tz(b"10/Oct/2000:13:55:36 -0700"),
             Some((chrono_micros("2000-10-10T13:55:36-07:00"), Some(-420)))
         );
+    }
+
+    #[test]
+    fn civil_days_round_trip() {
+        for d in [-719_468i64, -1, 0, 59, 60, 11_016, 2_932_896] {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d, "{d}");
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
