@@ -175,7 +175,9 @@ impl Framing {
                         line = s;
                     }
                     st = rule.line(line, st);
-                    if rule.ends(st, from + line.len() - rec) {
+                    // The caller's bound holds too (it is the rule's own in the chunker, so
+                    // cuts agree with `for_each_record`; a smaller one only bounds memory).
+                    if st != QuoteState::Open || from + line.len() - rec > limit.min(rule.limit) {
                         if c > probe {
                             return Some(c);
                         }
