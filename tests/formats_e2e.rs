@@ -237,3 +237,41 @@ fn stdin_is_detected_and_framed_before_it_is_cut() {
     assert_eq!(rep["rejected"], 1, "{rep}");
     assert_eq!(rep["rows_out"], expect.len(), "{rep}");
 }
+
+/// `compactor parse` reads like a run (detection, header, framing) and writes nothing: its
+/// table names the detected format, the counts and the first rejects with their reasons.
+#[test]
+fn parse_command_reports_formats_counts_and_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let syslog = "Oct 11 22:14:15 host sshd[42]: Accepted publickey for alice\n".repeat(9)
+        + "not a syslog line at all\n";
+    std::fs::write(dir.path().join("auth.log"), syslog).unwrap();
+    std::fs::write(dir.path().join("t.csv"), "a,b\n1,2\n3,4\n").unwrap();
+    let out = common::cli(
+        &["parse", dir.path().to_str().unwrap(), "--threads", "1"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    // format (confidence) records rows rejected header MB/s
+    assert_eq!(
+        row("auth.log")[..6],
+        ["syslog", "(0.90)", "10", "9", "1", "0"],
+        "{text}"
+    );
+    assert_eq!(
+        row("t.csv")[..6],
+        ["csv", "(1.00)", "2", "2", "0", "1"],
+        "{text}"
+    );
+    assert!(text.contains("line 10: not syslog"), "{text}");
+    assert!(!dir.path().join("_compactor").exists());
+}

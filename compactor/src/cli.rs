@@ -337,14 +337,24 @@ fn parse_files(
         .num_threads(threads)
         .build()?;
     let mut out = std::io::stdout().lock();
+    let files = input::discover(paths)
+        .context(UsageError)?
+        .iter()
+        .map(|p| input::stat(p))
+        .collect::<Result<Vec<_>>>()?;
+    let w = files
+        .iter()
+        .map(|f| f.display().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     writeln!(
         out,
-        "{:<40} {:<28} {:>10} {:>10} {:>8} {:>6} {:>9}",
+        "{:<w$} {:<28} {:>10} {:>10} {:>8} {:>6} {:>9}",
         "file", "format", "records", "rows", "rejected", "header", "MB/s"
     )?;
     let (mut total_bytes, mut total_secs, mut total_rejects) = (0u64, 0f64, 0u64);
-    for path in input::discover(paths).context(UsageError)? {
-        let file = input::stat(&path)?;
+    for file in files {
         let (head, opened) = run::open_with_head(&file, max_decoded, &Default::default())?;
         let (fopts, detection) = run::file_options(opts, &file, &head)?;
         let mut chunker = input::Chunker::new(
@@ -412,7 +422,7 @@ fn parse_files(
         };
         writeln!(
             out,
-            "{:<40} {:<28} {:>10} {:>10} {:>8} {:>6} {:>9.1}",
+            "{:<w$} {:<28} {:>10} {:>10} {:>8} {:>6} {:>9.1}",
             file.display(),
             format,
             records,
