@@ -15,8 +15,8 @@
 //! - [`Framing::Quoted`]: a record is a line plus following lines while a quoted field is open,
 //!   by the rules the CSV parser splits fields with: a quote opens a field only at the field's
 //!   start (`5" screen` is text), `""` and the escape byte (if any) quote a byte, and the field
-//!   closes at a quote followed by anything else. A quoted record that grows past `limit`
-//!   bytes ends at the line where it did (a stray quote must not swallow the chunk), in the
+//!   closes at a quote followed by anything else. A quoted record that reaches `limit` bytes
+//!   ends at the line where it did (a stray quote must not swallow the chunk), in the
 //!   parser and in the chunker alike.
 //!
 //! ```text
@@ -177,7 +177,7 @@ impl Framing {
                     st = rule.line(line, st);
                     // The caller's bound holds too (it is the rule's own in the chunker, so
                     // cuts agree with `for_each_record`; a smaller one only bounds memory).
-                    if st != QuoteState::Open || from + line.len() - rec > limit.min(rule.limit) {
+                    if st != QuoteState::Open || from + line.len() - rec >= limit.min(rule.limit) {
                         if c > probe {
                             return Some(c);
                         }
@@ -200,7 +200,7 @@ pub struct QuoteRule {
     pub escape: Option<u8>,
     /// The field delimiter.
     pub delim: u8,
-    /// A record still open past this many bytes ends at the end of its line.
+    /// A record still open at this many bytes ends at the end of its line.
     pub limit: usize,
 }
 
@@ -265,9 +265,11 @@ impl QuoteRule {
         st
     }
 
-    /// Whether a record of `len` bytes so far, in state `st` at the end of a line, ends there.
+    /// Whether a record of `len` bytes so far, in state `st` at the end of a line, ends there:
+    /// outside quotes, or once `limit` bytes are held (so a cut lies at most one line past
+    /// `limit` bytes from the record's start).
     pub fn ends(&self, st: QuoteState, len: usize) -> bool {
-        st != QuoteState::Open || len > self.limit
+        st != QuoteState::Open || len >= self.limit
     }
 }
 

@@ -76,7 +76,7 @@ fn forced_type(opts: &ParseOptions, name: &str) -> Option<DataType> {
     let folded = sanitize_name(name).to_ascii_lowercase();
     opts.forced
         .iter()
-        .find(|(k, _)| k.to_ascii_lowercase() == folded)
+        .find(|(k, _)| sanitize_name(k).to_ascii_lowercase() == folded)
         .map(|(_, t)| t.data_type())
 }
 
