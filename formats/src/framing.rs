@@ -125,7 +125,10 @@ impl Framing {
                             (start, rule.line(line, QuoteState::Start))
                         }
                     };
-                    if rule.ends(st, end - s) {
+                    // The raw length, with the `\r` that `for_each_line` strips, as `boundary`
+                    // counts it.
+                    let raw_end = end + usize::from(chunk.get(end) == Some(&b'\r'));
+                    if rule.ends(st, raw_end - s) {
                         let (s, e, n) = open.take().expect("a record is open");
                         f(s, &chunk[s..e], n);
                     }
@@ -177,7 +180,8 @@ impl Framing {
                     st = rule.line(line, st);
                     // The caller's bound holds too (it is the rule's own in the chunker, so
                     // cuts agree with `for_each_record`; a smaller one only bounds memory).
-                    if st != QuoteState::Open || from + line.len() - rec >= limit.min(rule.limit) {
+                    // (Lengths count raw bytes up to the newline, a `\r` before it included.)
+                    if st != QuoteState::Open || c - 1 - rec >= limit.min(rule.limit) {
                         if c > probe {
                             return Some(c);
                         }
