@@ -51,10 +51,6 @@ for i in range(t.num_rows):
     print(json.dumps(row, ensure_ascii=False))
 "#;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The python to use, or why there is none.
 fn python() -> &'static Result<PathBuf, String> {
     static PY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -73,25 +69,7 @@ fn python() -> &'static Result<PathBuf, String> {
             );
             return Ok(p);
         }
-        let script = repo().join("tests/setup-pyreader.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}): {}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let last = stdout.lines().last().unwrap_or("").trim();
-        if last.is_empty() || !Path::new(last).exists() {
-            return Err(format!("{} printed no python path", script.display()));
-        }
-        Ok(PathBuf::from(last))
+        common::pyreader_venv()
     })
 }
 

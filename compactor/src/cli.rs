@@ -1,4 +1,4 @@
-//! The command line: `compactor run | infer | gen`.
+//! The command line: `compactor run | parse | infer | inspect | bench | gen`.
 //!
 //! Exit codes (also in `compactor --help` and README.md):
 //! - 0: success, including "nothing to do" (every input already consumed)
@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use compactor_formats::{parse_chunk, schema, Format, ParseOptions};
 
-use crate::{input, job, run};
+use crate::{bench, input, job, run};
 
 const EXIT_CODES: &str = "Exit codes:
   0  success, including nothing to do (all inputs already consumed)
@@ -110,6 +110,45 @@ enum Command {
         /// Rejects to show per file.
         #[arg(long, default_value_t = 3)]
         show_rejects: usize,
+    },
+    /// Show where a table's bytes go: per column its bytes and share, type, encodings,
+    /// compression, uncompressed bytes, bytes per row and bloom filters, and the footers'
+    /// overhead. Reads only the Parquet footers.
+    #[command(
+        after_help = "Examples:\n  compactor inspect warehouse/events\n  compactor inspect warehouse/events --html events.html\n  compactor inspect part-00000.parquet --json"
+    )]
+    Inspect {
+        /// A Delta table directory (its live files) or one .parquet file.
+        table: PathBuf,
+        /// Also write a self-contained HTML page (table and bar chart) to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Print the breakdown as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare compactor with gzip -6, zstd -3 and zstd -19 on one input file: bytes, ratio
+    /// and MB/s, then the per-column breakdown of the table compactor wrote. Tables go to a
+    /// temporary directory and are deleted.
+    #[command(
+        after_help = "Examples:\n  compactor bench access.log --format combined\n  compactor bench events.jsonl.gz --job job.toml --threads 2 --html bench.html\n\nThe file is decoded into memory for the text codecs: give it a sample (100 MB to 1 GB), not a day of logs."
+    )]
+    Bench {
+        /// The input file (plain, gzip or zstd).
+        path: PathBuf,
+        /// Input format (see `compactor run --help`); default: the job's, else auto.
+        #[arg(long)]
+        format: Option<Format>,
+        /// Use this job's settings (sort key, zstd level, schema...); its inputs and table
+        /// are replaced by PATH and a temporary directory.
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// Worker threads for compactor and zstd (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also write the breakdown page (HTML) to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Generate deterministic, realistic logs (for benchmarks and examples).
     #[command(
@@ -292,6 +331,28 @@ fn dispatch(cli: Cli) -> Result<()> {
                 .max(1);
             parse_files(&opts, &paths, max_decoded, threads, show_rejects)
         }
+        Command::Inspect { table, html, json } => inspect(&table, html.as_deref(), json),
+        Command::Bench {
+            path,
+            format,
+            job,
+            threads,
+            html,
+        } => {
+            let job = match job {
+                Some(j) => Some(job::Job::load(&j).context(UsageError)?),
+                None => None,
+            };
+            let opts = bench::BenchOptions {
+                path,
+                format,
+                job,
+                threads: threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+            };
+            bench_command(&opts, html.as_deref())
+        }
         Command::Gen {
             format,
             lines,
@@ -320,6 +381,50 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `compactor inspect`: the breakdown as text or JSON, and the HTML page if asked for.
+fn inspect(table: &std::path::Path, html: Option<&std::path::Path>, json: bool) -> Result<()> {
+    let files = crate::inspect::table_files(table).context(UsageError)?;
+    let mut b = crate::inspect::breakdown(&files)?;
+    b.source = table.display().to_string();
+    let mut out = std::io::stdout().lock();
+    if json {
+        // Serialized first, so that a closed pipe is an io::Error (and exits quietly).
+        let text = serde_json::to_string_pretty(&b)?;
+        writeln!(out, "{text}")?;
+    } else {
+        write!(out, "{}", crate::inspect::render_text(&b))?;
+    }
+    if let Some(p) = html {
+        std::fs::write(p, crate::inspect::render_html(&b))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// `compactor bench`: the comparison, then the breakdown of the table it wrote.
+fn bench_command(opts: &bench::BenchOptions, html: Option<&std::path::Path>) -> Result<()> {
+    let r = bench::bench(opts)?;
+    let text = bench::render_text(&r);
+    let mut out = std::io::stdout().lock();
+    write!(out, "{text}")?;
+    let Some(b) = &r.breakdown else {
+        writeln!(out, "\nno table was written; nothing to break down")?;
+        if let Some(p) = html {
+            tracing::warn!("{} not written: no table to break down", p.display());
+        }
+        return Ok(());
+    };
+    let of = r.breakdown_of.as_deref().unwrap_or("compactor");
+    writeln!(out, "\nbytes per column, {of}:")?;
+    write!(out, "{}", crate::inspect::render_text(b))?;
+    if let Some(p) = html {
+        let title = format!("compactor bench: {}", r.input);
+        std::fs::write(p, crate::inspect::render_html_page(b, &title, Some(&text)))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// `compactor parse`: parses every file as a run would (same chunks, same options), in

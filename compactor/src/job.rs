@@ -90,12 +90,31 @@ pub struct InputConfig {
 pub struct OutputConfig {
     /// The table directory.
     pub path: PathBuf,
-    /// Sort key, in order. Rows are then ordered by the remaining columns.
-    #[serde(default)]
+    /// Sort key, in order (rows are then ordered by the remaining columns), or `"auto"`:
+    /// compactor chooses the key from a sample of the input (see `sortkey.rs`), logs it,
+    /// reports it and records it in each segment's `sorting_columns`. Held as `["auto"]`.
+    #[serde(default, deserialize_with = "sort_by")]
     pub sort_by: Vec<String>,
-    /// zstd level, 1..=22.
+    /// Base zstd level, 1..=22: every column's level, unless the layout trial picks a higher
+    /// one (up to `max_zstd_level`) for a big column where it pays.
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
+    /// Highest zstd level the layout trial may pick for a column: the speed bound. Equal to
+    /// `zstd_level`: one level for every column.
+    #[serde(default = "default_max_zstd_level")]
+    pub max_zstd_level: i32,
+    /// Choose each column's encoding and level by trial on a sample (see `layout.rs`);
+    /// `false`: dictionary encoding for every column at `zstd_level`.
+    #[serde(default = "default_true")]
+    pub encoding_trial: bool,
+    /// Narrow integer columns to the width their values need and store columns of canonical
+    /// UUIDs as 16-byte `UUID`s (see `layout.rs`); `false` writes the parsed types as they are.
+    #[serde(default = "default_true")]
+    pub tighten_types: bool,
+    /// Bloom filters: absent chooses them (lookup-key names with many distinct values, in
+    /// segments of at least 100,000 rows); a list puts them on exactly these columns.
+    #[serde(default)]
+    pub bloom_filters: Option<Vec<String>>,
     /// Rows per row group.
     #[serde(default = "default_row_group_size")]
     pub row_group_size: usize,
@@ -255,6 +274,38 @@ impl Default for LimitsConfig {
 fn default_zstd_level() -> i32 {
     DEFAULT_ZSTD_LEVEL
 }
+fn default_max_zstd_level() -> i32 {
+    crate::layout::DEFAULT_MAX_ZSTD_LEVEL
+}
+fn default_true() -> bool {
+    true
+}
+/// `sort_by`: a list of columns, or the string `"auto"` (held as `["auto"]`).
+fn sort_by<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        List(Vec<String>),
+        One(String),
+    }
+    match Repr::deserialize(d)? {
+        Repr::List(v) => Ok(v),
+        Repr::One(s) if s.eq_ignore_ascii_case("auto") => Ok(vec![AUTO.to_string()]),
+        Repr::One(s) => Err(serde::de::Error::custom(format!(
+            "sort_by must be a list of columns or \"auto\", not {s:?}"
+        ))),
+    }
+}
+
+/// The value of `sort_by` that asks compactor to choose the key.
+pub const AUTO: &str = "auto";
+
+impl OutputConfig {
+    /// Whether the sort key is to be chosen (`sort_by = "auto"`).
+    pub fn sort_by_auto(&self) -> bool {
+        matches!(self.sort_by.as_slice(), [one] if one.eq_ignore_ascii_case(AUTO))
+    }
+}
 fn default_row_group_size() -> usize {
     DEFAULT_ROW_GROUP_SIZE
 }
@@ -322,6 +373,12 @@ impl Job {
             bail!(
                 "[output] zstd_level must be 1..=22, got {}",
                 self.output.zstd_level
+            );
+        }
+        if !(1..=22).contains(&self.output.max_zstd_level) {
+            bail!(
+                "[output] max_zstd_level must be 1..=22, got {}",
+                self.output.max_zstd_level
             );
         }
         if self.output.row_group_size == 0 || self.output.max_segment_rows == 0 {

@@ -3,11 +3,15 @@
 //! target exists so that integration tests (and the root package's test CLI) can drive runs
 //! in-process. This is the application layer: it uses `anyhow`, unlike the library crates.
 
+pub mod bench;
 pub mod cli;
 pub mod input;
+pub mod inspect;
 pub mod job;
+pub mod layout;
 pub mod progress;
 pub mod quarantine;
 pub mod run;
 pub mod segment;
+pub mod sortkey;
 pub mod table;

@@ -57,8 +57,9 @@ use crate::input::{self, Chunker, InputFile};
 use crate::job::{DedupModeName, Granularity, Job, DEFAULT_CHUNK_BYTES};
 use crate::progress::Progress;
 use crate::quarantine::Quarantine;
-use crate::segment::{self, SegmentOptions, SegmentWriter};
+use crate::segment::{self, SegmentWriter};
 use crate::table::{Ledger, LedgerEntry, Table, WrittenSegment};
+use crate::{layout, sortkey};
 
 /// A commit lost to a concurrent writer.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,8 @@ pub struct RunReport {
     pub version: Option<u64>,
     /// Why nothing was committed, when nothing was.
     pub note: Option<String>,
+    /// The sort key the rows were written in (chosen by compactor for `sort_by = "auto"`).
+    pub sort_key: Vec<String>,
     /// Input files read.
     pub files_in: u64,
     /// Input files skipped because the table already consumed them.
@@ -566,6 +569,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         parse_opts.reserved.push(p.name.clone());
     }
     let mut table_data_schema: Option<Schema> = None;
+    let mut table_uuid_columns: Vec<String> = Vec::new();
     if let Some(ts) = &table_schema {
         let fields: Vec<_> = ts
             .fields()
@@ -576,6 +580,19 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                     .is_none_or(|p| !f.name().eq_ignore_ascii_case(&p.name))
             })
             .cloned()
+            .collect();
+        // A `binary` table column is a UUID column (the only binary compactor writes): parsed
+        // as text, written as 16 bytes.
+        let fields: Vec<_> = fields
+            .into_iter()
+            .map(|f| {
+                if matches!(f.data_type(), DataType::Binary) {
+                    table_uuid_columns.push(f.name().clone());
+                    Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
+                } else {
+                    f
+                }
+            })
             .collect();
         for f in &fields {
             let t = schema::ColumnType::from_data_type(f.data_type()).with_context(|| {
@@ -634,24 +651,68 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             limit: memory_limit,
         });
     }
-    let mut sort_by = job.output.sort_by.clone();
-    if let Some(p) = &partition {
-        sort_by.insert(0, p.name.clone());
-    }
     let dedup = match job.dedup.mode {
         DedupModeName::Exact => DedupMode::Exact,
         DedupModeName::None => DedupMode::None,
         DedupModeName::Keys => DedupMode::Keys(job.dedup.keys.clone()),
     };
-    let mut sort_opts = SortOptions::new(sort_by, dedup, run_bytes);
-    sort_opts.conform = Arc::new(|b: &RecordBatch, s: &SchemaRef| {
-        schema::conform(b, s).map_err(|e| arrow_schema::ArrowError::CastError(e.to_string()))
-    });
-    let mut sorter = ExternalSort::try_new(sort_opts, spill.clone(), &memory)?;
+    let make_sorter = |key: &[String]| -> Result<ExternalSort> {
+        let mut sort_by = key.to_vec();
+        if let Some(p) = &partition {
+            sort_by.insert(0, p.name.clone());
+        }
+        let mut sort_opts = SortOptions::new(sort_by, dedup.clone(), run_bytes);
+        sort_opts.conform = Arc::new(|b: &RecordBatch, s: &SchemaRef| {
+            schema::conform(b, s).map_err(|e| arrow_schema::ArrowError::CastError(e.to_string()))
+        });
+        Ok(ExternalSort::try_new(sort_opts, spill.clone(), &memory)?)
+    };
+    // `sort_by = "auto"`: the first rows are held (reserved) as the sample the key is chosen
+    // from; the sort starts when the key is known.
+    let auto_key = job.output.sort_by_auto();
+    let mut sorter = if auto_key {
+        None
+    } else {
+        report.sort_key = job.output.sort_by.clone();
+        Some(make_sorter(&job.output.sort_by)?)
+    };
+    let mut sample = AutoSample {
+        batches: Vec::new(),
+        rows: 0,
+        held: memory.reservation("sort key sample"),
+    };
+    let partition_name: Vec<String> = partition.iter().map(|p| p.name.clone()).collect();
+    let start_sort = |sample: &mut AutoSample,
+                      working: &SchemaRef,
+                      report: &mut RunReport|
+     -> Result<ExternalSort> {
+        let batch =
+            sortkey::sample_batch(&sample.batches, working, |b, s| Ok(schema::conform(b, s)?))?;
+        let choice = sortkey::choose(&batch, &partition_name)?;
+        tracing::info!(
+            "sort_by = \"auto\" chose {:?} from {} sampled rows (trial bytes per key: {})",
+            choice.key,
+            batch.num_rows(),
+            choice
+                .trials
+                .iter()
+                .map(|(k, s)| format!("{k:?}={s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        report.sort_key = choice.key.clone();
+        let mut s = make_sorter(&choice.key)?;
+        for b in sample.batches.drain(..) {
+            s.push(b)?;
+        }
+        sample.rows = 0;
+        sample.held.free();
+        Ok(s)
+    };
     let mut tracker = schema::SchemaTracker::new(table_data_schema.as_ref())?;
+    let mut profile = layout::Profile::default();
     let mut in_flight = memory.reservation("parsing");
     let mut trim = AllocatorTrim::default();
-    let stats = sorter.stats();
     let qdir = job
         .output
         .quarantine_dir
@@ -753,13 +814,31 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                     }
                     let current = tracker.working_schema();
                     let mut b = schema::conform(&p.batch, &current)?;
+                    profile.observe(&b);
                     if let Some(p) = &partition {
                         b = with_partition(&b, p)?;
                     }
-                    sorter.push(b)?;
+                    match sorter.as_mut() {
+                        Some(s) => s.push(b)?,
+                        None => {
+                            sample.held.try_grow(b.get_array_memory_size())?;
+                            sample.rows += b.num_rows();
+                            sample.batches.push(b);
+                            if sample.rows >= sortkey::AUTO_SAMPLE_ROWS {
+                                let working = with_partition_field(
+                                    &tracker.working_schema(),
+                                    partition.as_ref(),
+                                );
+                                sorter = Some(start_sort(&mut sample, &working, &mut report)?);
+                            }
+                        }
+                    }
                 }
                 if taken % group as u64 == 0 {
-                    if SortStats::get(&stats.spilled_runs) > 0 {
+                    let spilled = sorter
+                        .as_ref()
+                        .is_some_and(|s| SortStats::get(&s.stats().spilled_runs) > 0);
+                    if spilled {
                         trim.tighten();
                     }
                     trim.tick();
@@ -879,15 +958,20 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         fields.push(Arc::new(Field::new(&p.name, DataType::Utf8, true)));
         sort_schema = Arc::new(Schema::new(fields));
     }
+    let sorter = match sorter {
+        Some(s) => s,
+        None => start_sort(&mut sample, &sort_schema, &mut report)?,
+    };
+    drop(sample);
+    let stats = sorter.stats();
     let mut sorted = sorter.finish(&sort_schema)?;
     failpoint("after-sort");
     report.columns = unified.fields().len() as u64;
     lap(&mut report, "sort");
 
     // 6. write segments as the sorted rows stream out, then commit
-    let sorted_idx: Vec<usize> = job
-        .output
-        .sort_by
+    let sorted_idx: Vec<usize> = report
+        .sort_key
         .iter()
         .filter_map(|n| {
             unified
@@ -896,13 +980,62 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 .position(|f| f.name().eq_ignore_ascii_case(n))
         })
         .collect();
-    let seg_opts = SegmentOptions {
+    // The written types (layout.rs): integers narrowed to this run's range (the table keeps
+    // `long`); canonical UUID columns as 16 bytes (`binary` in the table), for columns new to
+    // the table or already stored so.
+    let mut uuid_columns = Vec::new();
+    for f in unified.fields() {
+        let p = profile.column(f.name());
+        let in_table = table_schema.as_ref().is_some_and(|t| {
+            t.fields()
+                .iter()
+                .any(|e| e.name().eq_ignore_ascii_case(f.name()))
+        });
+        let table_uuid = table_uuid_columns
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(f.name()));
+        let not_uuid = p.is_none_or(|p| p.not_uuid);
+        if table_uuid && not_uuid {
+            bail!(JobError(format!(
+                "column {} is stored as 16-byte UUIDs in the table, but this run's values are not all canonical UUIDs (lowercase 8-4-4-4-12); nothing was committed. Write these rows to a new table, with tighten_types = false",
+                f.name()
+            )));
+        }
+        let uuid = p.is_some_and(|p| p.uuid) && job.output.tighten_types && !in_table;
+        if table_uuid || uuid {
+            uuid_columns.push(f.name().clone());
+        }
+    }
+    let file_schema = if job.output.tighten_types {
+        layout::file_schema(&unified, &profile, &uuid_columns)
+    } else {
+        layout::file_schema(&unified, &layout::Profile::default(), &uuid_columns)
+    };
+    let table_fields = unified
+        .fields()
+        .iter()
+        .map(|f| {
+            if uuid_columns.contains(f.name()) {
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Binary))
+            } else {
+                f.clone()
+            }
+        })
+        .collect::<Vec<_>>();
+    let layout_opts = layout::LayoutOptions {
         zstd_level: job.output.zstd_level,
+        trial: job.output.encoding_trial,
+        max_zstd_level: job.output.max_zstd_level.max(job.output.zstd_level),
         row_group_size: job.output.row_group_size,
         sorted_by: sorted_idx,
+        bloom_columns: job.output.bloom_filters.clone(),
+        expected_rows: (report.records_in - report.rejected)
+            .min(job.output.max_segment_rows as u64),
     };
-    let props = seg_opts.properties()?;
-    let mut write = table.begin(&unified, partition.as_ref().map(|p| p.name.as_str()))?;
+    let mut write = table.begin(
+        &Arc::new(Schema::new(table_fields)),
+        partition.as_ref().map(|p| p.name.as_str()),
+    )?;
     let marker_path = pending_dir.join(format!("{}.pending", report.run_id));
     let mut marker = File::create(&marker_path)?;
     segment::sync_dir(&pending_dir)?;
@@ -931,12 +1064,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                     marker.sync_data()?;
                     dirs.insert(dir);
                     open = Some(OpenSegment {
-                        writer: SegmentWriter::create(
-                            &path,
-                            unified.clone(),
-                            props.clone(),
-                            &memory,
-                        )?,
+                        writer: None,
+                        file_schema: file_schema.clone(),
+                        layout: layout_opts.clone(),
+                        pool: memory.clone(),
                         stats: write.stats_collector(part.as_deref())?,
                         path,
                         part: part.clone(),
@@ -1119,9 +1250,35 @@ const WRITE_ROWS: usize = 64 * 1024;
 /// Sorted batches queued between the merge and the segment writer.
 const WRITE_QUEUE_BATCHES: usize = 4;
 
-/// A segment being written.
+/// The rows held for `sort_by = "auto"` until the key is chosen.
+struct AutoSample {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    held: MemoryReservation,
+}
+
+/// `schema` with the partition column appended, as batches are pushed to the sort.
+fn with_partition_field(
+    schema: &SchemaRef,
+    partition: Option<&crate::job::PartitionConfig>,
+) -> SchemaRef {
+    match partition {
+        None => schema.clone(),
+        Some(p) => {
+            let mut fields = schema.fields().to_vec();
+            fields.push(Arc::new(Field::new(&p.name, DataType::Utf8, true)));
+            Arc::new(Schema::new(fields))
+        }
+    }
+}
+
+/// A segment being written. The file is created at the first flush, when the layout has been
+/// chosen from the segment's first rows.
 struct OpenSegment {
-    writer: SegmentWriter,
+    writer: Option<SegmentWriter>,
+    file_schema: SchemaRef,
+    layout: layout::LayoutOptions,
+    pool: Arc<MemoryPool>,
     stats: FileStatsAccumulator,
     path: PathBuf,
     part: Option<String>,
@@ -1154,8 +1311,32 @@ impl OpenSegment {
         let batch = concat_parallel(&schema, &self.pending)?;
         self.pending.clear();
         self.pending_rows = 0;
+        let file_batch = layout::to_file_batch(&batch, &self.file_schema)?;
+        // Table statistics see the table's types: UUIDs as binary, integers as long.
+        let stats_batch = stats_view(&batch, &file_batch)?;
+        if self.writer.is_none() {
+            let sample = file_batch.slice(0, file_batch.num_rows().min(layout::DEFAULT_TRIAL_ROWS));
+            let started = Instant::now();
+            let chosen = layout::choose(&sample, &self.layout)?;
+            tracing::info!(
+                "layout of {} (chosen in {:.2} s): {}",
+                self.path.display(),
+                started.elapsed().as_secs_f64(),
+                chosen.describe()
+            );
+            self.writer = Some(SegmentWriter::create(
+                &self.path,
+                self.file_schema.clone(),
+                chosen.properties()?,
+                &self.pool,
+            )?);
+        }
+        let writer = self.writer.as_mut().expect("created above");
         // Statistics are collected while the columns are encoded.
-        let (w, st) = rayon::join(|| self.writer.write(&batch), || self.stats.merge(&batch));
+        let (w, st) = rayon::join(
+            || writer.write(&file_batch),
+            || self.stats.merge(&stats_batch),
+        );
         w?;
         st.map_err(|e| anyhow::anyhow!("segment statistics: {e}"))?;
         self.held.free();
@@ -1165,8 +1346,12 @@ impl OpenSegment {
 
     fn finish(mut self) -> Result<(WrittenSegment, Option<String>, FileStatsAccumulator)> {
         self.flush()?;
-        let rows = self.writer.rows();
-        let size = self.writer.finish()?;
+        let writer = self
+            .writer
+            .take()
+            .context("internal error: a segment without rows")?;
+        let rows = writer.rows();
+        let size = writer.finish()?;
         Ok((
             WrittenSegment {
                 path: self.path,
@@ -1177,6 +1362,25 @@ impl OpenSegment {
             self.stats,
         ))
     }
+}
+
+/// The rows as the table's statistics see them: `rows` (the parsed types) with the UUID
+/// columns of `file` as binary.
+fn stats_view(rows: &RecordBatch, file: &RecordBatch) -> Result<RecordBatch> {
+    let mut fields = rows.schema().fields().to_vec();
+    let mut cols = rows.columns().to_vec();
+    for (i, f) in file.schema().fields().iter().enumerate() {
+        if matches!(f.data_type(), DataType::FixedSizeBinary(_)) {
+            cols[i] = arrow_cast::cast(file.column(i), &DataType::Binary)?;
+            fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(DataType::Binary));
+        }
+    }
+    let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        cols,
+        &opts,
+    )?)
 }
 
 /// Appends the partition column (the day or hour of the source timestamp column; null while

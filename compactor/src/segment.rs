@@ -1,9 +1,8 @@
 //! Writing one immutable Parquet segment.
 //!
-//! Segments are plain Parquet that every engine reads: zstd pages, dictionary encoding where it
-//! pays (parquet-rs falls back to plain encoding when a column's dictionary grows past its page
-//! limit), page-level statistics with the page index, and `sorting_columns` in the row-group
-//! metadata so readers know the order. The writer's output is a pure function of the rows and
+//! Segments are plain Parquet that every engine reads: zstd pages, each column's encoding,
+//! level and bloom filter as [`crate::layout`] chose them, page-level statistics with the page
+//! index, and `sorting_columns` in the row-group metadata so readers know the order. The writer's output is a pure function of the rows and
 //! the options (no timestamps, no random ids inside the file), which is what makes segments
 //! byte-identical across runs and thread counts. Files are fsynced before they are committed.
 
@@ -18,45 +17,9 @@ use arrow_schema::SchemaRef;
 use compactor_engine::{MemoryPool, MemoryReservation};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
-
-/// How segments are encoded.
-#[derive(Debug, Clone)]
-pub struct SegmentOptions {
-    /// zstd level.
-    pub zstd_level: i32,
-    /// Rows per row group.
-    pub row_group_size: usize,
-    /// Indices (in the written schema) of the columns the rows are sorted by.
-    pub sorted_by: Vec<usize>,
-}
-
-impl SegmentOptions {
-    /// Parquet writer properties for these options.
-    pub fn properties(&self) -> Result<WriterProperties> {
-        let sorting = self
-            .sorted_by
-            .iter()
-            .map(|&i| SortingColumn {
-                column_idx: i as i32,
-                descending: false,
-                nulls_first: true,
-            })
-            .collect::<Vec<_>>();
-        Ok(WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(self.zstd_level)?))
-            .set_dictionary_enabled(true)
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(self.row_group_size))
-            .set_sorting_columns((!sorting.is_empty()).then_some(sorting))
-            .set_created_by(concat!("compactor ", env!("CARGO_PKG_VERSION")).to_string())
-            .build())
-    }
-}
 
 /// Writes one new Parquet file (which must not exist) from a stream of batches; fsynced on
 /// [`SegmentWriter::finish`].

@@ -103,10 +103,35 @@ pub fn val_at(array: &dyn Array, i: usize) -> Val {
         DataType::Null => Val::Null,
         DataType::Boolean => Val::Bool(array.as_boolean().value(i)),
         DataType::Int64 => Val::Int(array.as_primitive::<Int64Type>().value(i)),
+        // narrowed integers and UUIDs (layout.rs) read as the values they were parsed as
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => Val::Int(
+            arrow::compute::cast(&array.slice(i, 1), &DataType::Int64)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+        ),
+        DataType::FixedSizeBinary(16) => {
+            let b = array.as_fixed_size_binary().value(i);
+            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            Val::Str(format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            ))
+        }
         DataType::Float64 => Val::Float(array.as_primitive::<Float64Type>().value(i)),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             Val::Ts(array.as_primitive::<TimestampMicrosecondType>().value(i))
         }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Val::Ts(
+            array
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                .value(i)
+                * 1000,
+        ),
         DataType::Utf8 => Val::Str(array.as_string::<i32>().value(i).to_string()),
         DataType::LargeUtf8 => Val::Str(array.as_string::<i64>().value(i).to_string()),
         DataType::Utf8View => Val::Str(array.as_string_view().value(i).to_string()),
@@ -126,6 +151,30 @@ pub struct FileRows {
     pub rows: Vec<Vec<Val>>,
 }
 
+/// The type a column has in the table: narrowed integers are `Int64`, 16-byte UUIDs `Utf8`
+/// (the values read back as the parsed ones; `physical_types` shows the written types).
+pub fn logical_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => DataType::Int64,
+        DataType::FixedSizeBinary(16) => DataType::Utf8,
+        DataType::Timestamp(TimeUnit::Millisecond, tz) => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+        }
+        t => t.clone(),
+    }
+}
+
+/// The written (Arrow) type of each column of a Parquet file.
+pub fn physical_types(path: &Path) -> Vec<Column> {
+    let f = File::open(path).unwrap();
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    b.schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect()
+}
+
 /// Reads a whole Parquet file.
 pub fn read_parquet(path: &Path) -> FileRows {
     let f = File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
@@ -138,7 +187,7 @@ pub fn read_parquet(path: &Path) -> FileRows {
     let columns: Vec<Column> = schema
         .fields()
         .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .map(|f| (f.name().clone(), logical_type(f.data_type())))
         .collect();
     let mut rows = Vec::new();
     for batch in reader {
@@ -431,4 +480,28 @@ pub fn cli_run(
 /// stderr of a process as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The python of the reader venv that `tests/setup-pyreader.sh` makes (or reuses), or why
+/// there is none (no python3, no network).
+pub fn pyreader_venv() -> Result<PathBuf, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/setup-pyreader.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}): {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("").trim();
+    if last.is_empty() || !Path::new(last).exists() {
+        return Err(format!("{} printed no python path", script.display()));
+    }
+    Ok(PathBuf::from(last))
 }
