@@ -546,26 +546,24 @@ fn choose_blooms(
 
 /// Distinct non-null values over rows, by hashing the values of the array.
 fn distinct_share(a: &ArrayRef) -> f64 {
-    if a.is_empty() {
-        return 0.0;
+    match distinct_values(a, false) {
+        Some(d) if !a.is_empty() => d as f64 / a.len() as f64,
+        _ => 0.0,
     }
+}
+
+/// Distinct values of `a` by hash (null counted as one value when `with_null`); `None` for a
+/// type that cannot be hashed.
+pub(crate) fn distinct_values(a: &ArrayRef, with_null: bool) -> Option<usize> {
     let mut hashes = Vec::new();
-    if compactor_engine::kernels::hash_rows(std::slice::from_ref(a), &mut hashes).is_err() {
-        return 0.0;
-    }
-    let mut seen = std::collections::HashSet::with_capacity(hashes.len());
-    let mut n = 0usize;
-    for (i, h) in hashes.iter().enumerate() {
-        if a.is_valid(i) {
-            n += 1;
-            seen.insert(*h);
-        }
-    }
-    if n == 0 {
-        0.0
-    } else {
-        seen.len() as f64 / a.len() as f64
-    }
+    compactor_engine::kernels::hash_rows(std::slice::from_ref(a), &mut hashes).ok()?;
+    let seen: std::collections::HashSet<u64> = hashes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| with_null || a.is_valid(*i))
+        .map(|(_, h)| *h)
+        .collect();
+    Some(seen.len())
 }
 
 /// What parsing learned about each column, for the written types.

@@ -686,8 +686,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                       working: &SchemaRef,
                       report: &mut RunReport|
      -> Result<ExternalSort> {
-        let batch =
-            sortkey::sample_batch(&sample.batches, working, |b, s| Ok(schema::conform(b, s)?))?;
+        let batch = sortkey::sample_batch(&sample.batches, working)?;
         let choice = sortkey::choose(&batch, &partition_name)?;
         tracing::info!(
             "sort_by = \"auto\" chose {:?} from {} sampled rows (trial bytes per key: {})",

@@ -31,8 +31,6 @@
 //! ```
 //! Everything is a function of the sample's values, so the choice is deterministic.
 
-use std::collections::HashSet;
-
 use anyhow::Result;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_ord::sort::{lexsort_to_indices, SortColumn, SortOptions};
@@ -147,11 +145,7 @@ pub fn choose(sample: &RecordBatch, exclude: &[String]) -> Result<Choice> {
 }
 
 fn distinct(a: &ArrayRef) -> usize {
-    let mut hashes = Vec::new();
-    if compactor_engine::kernels::hash_rows(std::slice::from_ref(a), &mut hashes).is_err() {
-        return usize::MAX;
-    }
-    hashes.into_iter().collect::<HashSet<u64>>().len()
+    layout::distinct_values(a, true).unwrap_or(usize::MAX)
 }
 
 /// Bytes of `rows` sorted by `key` (then the other columns) in the layout the trial picks.
@@ -196,17 +190,16 @@ fn is_sortable(t: &DataType) -> bool {
     )
 }
 
-/// Convenience for callers holding batches of several schemas: the sample as one batch in
-/// `schema` (columns missing from a batch are null).
+/// The sample as one batch in `schema` (columns missing from a batch are null): the sampled
+/// batches were pushed in the working schemas of their time.
 pub fn sample_batch(
     batches: &[RecordBatch],
     schema: &arrow_schema::SchemaRef,
-    conform: impl Fn(&RecordBatch, &arrow_schema::SchemaRef) -> Result<RecordBatch>,
 ) -> Result<RecordBatch> {
     let conformed = batches
         .iter()
-        .map(|b| conform(b, schema))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|b| compactor_formats::schema::conform(b, schema))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(arrow_select::concat::concat_batches(schema, &conformed)?)
 }
 
