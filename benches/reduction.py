@@ -100,7 +100,7 @@ def table(tsv, md, preamble):
         body.append([
             r["data"], *(str(x) if x else "n/a" for x in (raw, z, g, d, s, a)),
             ratio(raw, z), ratio(raw, g), ratio(raw, d), ratio(raw, s), ratio(raw, a),
-            ratio(d, s), ratio(z, a), ratio(d, a), r["same_key"], r["auto_key"] or "n/a",
+            ratio(d, s), ratio(z, a), ratio(d, a), r["same_key"], r["auto_key"] or "(none)",
         ])
         counts = {k: r[k] for k in ("duck_rows", "same_rows", "auto_rows") if r.get(k)}
         if len(set(counts.values())) > 1:

@@ -119,16 +119,6 @@ fn ratio(a: u64, b: u64) -> String {
     format!("{:.2}x", a as f64 / b as f64)
 }
 
-/// Corpus files on which compactor is not yet smaller than `zstd -19` of the raw text:
-/// (file name, most bytes allowed, why). Measured 2026-11-23: 79,958 bytes against 56,382.
-const KNOWN_ZSTD_GAPS: &[(&str, u64, &str)] = &[(
-    "elastic_nginxplus_json_logs.jsonl",
-    82_000,
-    "500 rows x 90 columns: 22.7 kB of Parquet footer and the three `peers` JSON-array columns \
-     (34.8 kB), whose rows repeat each other across columns, which zstd on the whole text \
-     exploits and a column store cannot",
-)];
-
 #[test]
 fn compactor_auto_is_smaller_than_zstd19_and_duckdb_on_the_corpus() {
     let Some(dir) = corpus() else { return };
@@ -268,18 +258,7 @@ fn compactor_auto_is_smaller_than_zstd19_and_duckdb_on_the_corpus() {
             format!("{:.1}, {:.1}", f.compactor_secs, f.zstd_secs),
             f.key.join(","),
         );
-        if let Some((_, bound, why)) = KNOWN_ZSTD_GAPS.iter().find(|(n, _, _)| f.name.ends_with(n))
-        {
-            // an open gap (issue 5's closing note): held to its measured size, so that it
-            // can only get better
-            println!("  known gap, {}: {why}", f.name);
-            if f.compactor as f64 > *bound as f64 {
-                failures.push(format!(
-                    "{}: compactor {} bytes, above the known gap's bound {bound}",
-                    f.name, f.compactor
-                ));
-            }
-        } else if f.compactor >= f.zstd19 {
+        if f.compactor >= f.zstd19 {
             failures.push(format!(
                 "{}: compactor {} bytes >= zstd -19 {} bytes",
                 f.name, f.compactor, f.zstd19

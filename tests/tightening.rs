@@ -18,11 +18,12 @@ use serde_json::{json, Value};
 const READER: &str = r#"
 import json, sys, uuid
 import pyarrow as pa, pyarrow.parquet as pq
-out = {"types": {}, "rows": []}
+out = {"types": {}, "nullable": {}, "rows": []}
 for path in sys.argv[1:]:
     t = pq.read_table(path)
     for f in t.schema:
         out["types"][f.name] = str(f.type)
+        out["nullable"][f.name] = f.nullable
     cols = {n: t.column(n).to_pylist() for n in t.column_names}
     for i in range(t.num_rows):
         row = {}
@@ -44,7 +45,11 @@ print(json.dumps(out))
 const DELTA_READER: &str = r#"
 import json, sys, deltalake
 t = deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table()
-print(json.dumps({"rows": t.num_rows, "types": {f.name: str(f.type) for f in t.schema}}))
+print(json.dumps({
+    "rows": t.num_rows,
+    "types": {f.name: str(f.type) for f in t.schema},
+    "nullable": {f.name: f.nullable for f in t.schema},
+}))
 # deltalake's runtime can abort in interpreter teardown ("terminate called without an
 # active exception"): leave without it, the answer is printed
 sys.stdout.flush()
@@ -159,6 +164,9 @@ fn pyarrow_reads_back_exactly_the_parsed_values_in_tightened_types() {
             "{s} is not canonical everywhere: stays text"
         );
     }
+    // a column with a value in every row is REQUIRED in the file; one with nulls is not
+    assert_eq!(seen["nullable"]["i8"], false);
+    assert_eq!(seen["nullable"]["uuid"], true);
     // and our own reader sees the physical types the same way
     let phys: BTreeMap<String, DataType> = common::physical_types(&files[0]).into_iter().collect();
     assert_eq!(phys["uuid"], DataType::FixedSizeBinary(16));
@@ -201,6 +209,8 @@ fn pyarrow_reads_back_exactly_the_parsed_values_in_tightened_types() {
     assert_eq!(delta["rows"], 3000);
     assert_eq!(delta["types"]["i8"], "int64");
     assert_eq!(delta["types"]["uuid"], "binary");
+    // the table's schema stays nullable
+    assert_eq!(delta["nullable"]["i8"], true);
 }
 
 #[test]

@@ -100,9 +100,11 @@ pub struct OutputConfig {
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
     /// Highest zstd level the layout trial may pick for a column: the speed bound. Equal to
-    /// `zstd_level`: one level for every column.
-    #[serde(default = "default_max_zstd_level")]
-    pub max_zstd_level: i32,
+    /// `zstd_level`: one level for every column. Unset: [`crate::layout::DEFAULT_MAX_ZSTD_LEVEL`],
+    /// and up to [`crate::layout::TINY_SEGMENT_MAX_ZSTD_LEVEL`] in a tiny segment, where the
+    /// slow levels cost little time (see `layout.rs`).
+    #[serde(default)]
+    pub max_zstd_level: Option<i32>,
     /// Choose each column's encoding and level by trial on a sample (see `layout.rs`);
     /// `false`: dictionary encoding for every column at `zstd_level`.
     #[serde(default = "default_true")]
@@ -274,9 +276,6 @@ impl Default for LimitsConfig {
 fn default_zstd_level() -> i32 {
     DEFAULT_ZSTD_LEVEL
 }
-fn default_max_zstd_level() -> i32 {
-    crate::layout::DEFAULT_MAX_ZSTD_LEVEL
-}
 fn default_true() -> bool {
     true
 }
@@ -375,11 +374,8 @@ impl Job {
                 self.output.zstd_level
             );
         }
-        if !(1..=22).contains(&self.output.max_zstd_level) {
-            bail!(
-                "[output] max_zstd_level must be 1..=22, got {}",
-                self.output.max_zstd_level
-            );
+        if let Some(l) = self.output.max_zstd_level.filter(|l| !(1..=22).contains(l)) {
+            bail!("[output] max_zstd_level must be 1..=22, got {l}");
         }
         if self.output.row_group_size == 0 || self.output.max_segment_rows == 0 {
             bail!("[output] row_group_size and max_segment_rows must be positive");

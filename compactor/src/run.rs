@@ -1005,10 +1005,11 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             uuid_columns.push(f.name().clone());
         }
     }
+    let small_run = report.records_in - report.rejected <= layout::SMALL_SEGMENT_ROWS;
     let file_schema = if job.output.tighten_types {
-        layout::file_schema(&unified, &profile, &uuid_columns)
+        layout::file_schema(&unified, &profile, &uuid_columns, small_run)
     } else {
-        layout::file_schema(&unified, &layout::Profile::default(), &uuid_columns)
+        layout::file_schema(&unified, &layout::Profile::default(), &uuid_columns, false)
     };
     let table_fields = unified
         .fields()
@@ -1024,7 +1025,16 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let layout_opts = layout::LayoutOptions {
         zstd_level: job.output.zstd_level,
         trial: job.output.encoding_trial,
-        max_zstd_level: job.output.max_zstd_level.max(job.output.zstd_level),
+        max_zstd_level: job
+            .output
+            .max_zstd_level
+            .unwrap_or(layout::DEFAULT_MAX_ZSTD_LEVEL)
+            .max(job.output.zstd_level),
+        tiny_max_zstd_level: job
+            .output
+            .max_zstd_level
+            .unwrap_or(layout::TINY_SEGMENT_MAX_ZSTD_LEVEL)
+            .max(job.output.zstd_level),
         row_group_size: job.output.row_group_size,
         sorted_by: sorted_idx,
         bloom_columns: job.output.bloom_filters.clone(),

@@ -18,11 +18,14 @@
 //!    [`MAX_ENTITY_DISTINCT_SHARE`] distinct; the *time* column is the timestamp with the most
 //!    distinct values;
 //! 2. candidates: the time column alone, the first `k` group columns then the time column for
-//!    each `k`, all group columns without it, and for each entity `[entity, time]` and
-//!    `[groups.., entity, time]`;
+//!    each `k`, all group columns without it, for each entity `[entity, time]` and
+//!    `[groups.., entity, time]`, and no key at all (the rows ordered by every column in schema
+//!    order, as a run without a key does: on snapshots of counters whose first columns are
+//!    constants and then a time, that is time order, with no column known as the time);
 //! 3. each candidate sorts the first [`TRIAL_ROWS`] rows of the sample (key, then every other
 //!    column, as the run does) and encodes them with [`crate::layout::choose`] at a fast level;
-//!    the smallest total wins (ties: the shorter key).
+//!    the smallest total wins (ties: the shorter key), except that no key must beat the best
+//!    key by [`layout::DEFAULT_MIN_GAIN`] (a key is worth something to readers).
 //!
 //! ```text
 //!  sample ─▶ distinct counts ─▶ group cols (low → high), time col
@@ -130,17 +133,26 @@ pub fn choose(sample: &RecordBatch, exclude: &[String]) -> Result<Choice> {
             trials: Vec::new(),
         });
     }
+    // No key: the rows in schema order of all columns, which is what the run does without one.
+    candidates.push(Vec::new());
     let trial = sample.slice(0, rows.min(TRIAL_ROWS));
     let sizes = candidates
         .par_iter()
         .map(|key| trial_bytes(&trial, key))
         .collect::<Result<Vec<_>>>()?;
     let trials: Vec<(Vec<String>, usize)> = candidates.into_iter().zip(sizes).collect();
-    let key = trials
+    let (keyed, none) = trials.split_at(trials.len() - 1);
+    let best = keyed
         .iter()
         .min_by_key(|(k, s)| (*s, k.len()))
-        .map(|(k, _)| k.clone())
-        .unwrap_or_default();
+        .expect("candidates is not empty");
+    // A key is worth something to readers (`sorting_columns`, pruning): no key must beat the
+    // best one clearly.
+    let key = if (none[0].1 as f64) < best.1 as f64 * (1.0 - layout::DEFAULT_MIN_GAIN) {
+        Vec::new()
+    } else {
+        best.0.clone()
+    };
     Ok(Choice { key, trials })
 }
 
@@ -173,6 +185,7 @@ fn trial_bytes(rows: &RecordBatch, key: &[String]) -> Result<usize> {
     let opts = LayoutOptions {
         zstd_level: TRIAL_ZSTD_LEVEL,
         max_zstd_level: TRIAL_ZSTD_LEVEL,
+        tiny_max_zstd_level: TRIAL_ZSTD_LEVEL,
         expected_rows: 0,
         ..Default::default()
     };
@@ -245,11 +258,14 @@ mod tests {
         let s = sample(20_000);
         let c = choose(&s, &[]).unwrap();
         assert!(!c.key.contains(&"id".to_string()), "{:?}", c.key);
-        // candidates: [ts], [method, ts], [method, status, ts], [method, status]; `id` is
-        // mostly distinct: no entity
-        assert_eq!(c.trials.len(), 4, "{:?}", c.trials);
+        // candidates: [ts], [method, ts], [method, status, ts], [method, status], none; `id`
+        // is mostly distinct: no entity
+        assert_eq!(c.trials.len(), 5, "{:?}", c.trials);
+        assert!(c.trials[4].0.is_empty());
         assert_eq!(c.trials[1].0, vec!["method".to_string(), "ts".into()]);
-        let best = c.trials.iter().map(|(_, s)| *s).min().unwrap();
+        // time-ordered input with random ids: a key wins here
+        assert!(!c.key.is_empty());
+        let best = c.trials[..4].iter().map(|(_, s)| *s).min().unwrap();
         let chosen = c.trials.iter().find(|(k, _)| *k == c.key).unwrap().1;
         assert_eq!(chosen, best);
         // deterministic
@@ -257,6 +273,42 @@ mod tests {
         // an excluded column is never in the key
         let c2 = choose(&s, &["method".to_string()]).unwrap();
         assert!(!c2.key.contains(&"method".to_string()));
+    }
+
+    /// Snapshots of a slowly changing state (each row changes one of 16 fields), taken
+    /// alternately by two workers: grouping by worker puts snapshots two steps apart next to
+    /// each other, while the schema order (a constant, then the time as a plain integer) keeps
+    /// them one step apart.
+    #[test]
+    fn no_key_when_it_beats_every_key() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut state = [0u64; 16];
+        let (mut worker, mut text) = (Vec::new(), Vec::new());
+        for _ in 0..4000 {
+            state[(next() % 16) as usize] = next() % 1_000_000;
+            worker.push((next() % 2) as i64);
+            text.push(state.map(|v| v.to_string()).join(","));
+        }
+        let b = RecordBatch::try_from_iter(vec![
+            (
+                "version",
+                Arc::new(Int64Array::from(vec![1; 4000])) as ArrayRef,
+            ),
+            ("t", Arc::new(Int64Array::from_iter_values(0..4000))),
+            ("worker", Arc::new(Int64Array::from(worker))),
+            ("state", Arc::new(StringArray::from(text))),
+        ])
+        .unwrap();
+        let c = choose(&b, &[]).unwrap();
+        assert_eq!(c.trials.len(), 2, "[worker] and none: {:?}", c.trials);
+        assert!(c.key.is_empty(), "{:?}", c.trials);
+        assert!((c.trials[1].1 as f64) < c.trials[0].1 as f64 * 0.99);
     }
 
     #[test]
