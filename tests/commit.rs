@@ -672,7 +672,7 @@ fn partitioned_by_day_and_hour() {
 // exit codes 4 and 5
 
 #[test]
-fn memory_budget_and_lock_exit_codes() {
+fn memory_budget_and_compaction_lock_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("in")).unwrap();
@@ -687,21 +687,30 @@ fn memory_budget_and_lock_exit_codes() {
     assert!(common::commits(&table).is_empty());
     assert!(common::parquet_files_under(&table).is_empty());
 
-    // another run holds the lock
+    // a compaction holds the table's compaction lock: runs are not blocked by it (writers
+    // commit optimistically), a second compaction is (exit 5)
+    std::fs::create_dir_all(table.join("_compactor")).unwrap();
     let lock = std::fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(table.join("_compactor/lock"))
+        .open(table.join("_compactor/compact.lock"))
         .unwrap();
     lock.try_lock().unwrap();
     let out = common::cli(&["run", job_s, "--no-progress"], &[]);
-    assert_eq!(out.status.code(), Some(5), "{}", common::stderr(&out));
-    assert!(common::commits(&table).is_empty());
-    lock.unlock().unwrap();
-    let out = common::cli(&["run", job_s, "--no-progress"], &[]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(common::table_version(&table), Some(0));
+    let table_s = table.to_str().unwrap();
+    let out = common::cli(&["compact", table_s, "--policy", "all"], &[]);
+    assert_eq!(out.status.code(), Some(5), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("compaction"),
+        "{}",
+        common::stderr(&out)
+    );
+    lock.unlock().unwrap();
+    let out = common::cli(&["compact", table_s, "--policy", "all"], &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
 }
 
 // ---------------------------------------------------------------------------------------------

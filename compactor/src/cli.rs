@@ -1,4 +1,4 @@
-//! The command line: `compactor run | parse | infer | inspect | bench | gen`.
+//! The command line: `compactor run | compact | vacuum | verify | parse | infer | inspect | bench | gen`.
 //!
 //! Exit codes (also in `compactor --help` and README.md):
 //! - 0: success, including "nothing to do" (every input already consumed)
@@ -6,7 +6,9 @@
 //! - 2: usage error, invalid job file, or a job that does not fit the table or data
 //! - 3: too many rejected lines (above `max_rejected_share`); nothing committed
 //! - 4: memory budget (`--memory`) or spill space exhausted; nothing committed
-//! - 5: the table is locked by another run, or another writer committed first; nothing committed
+//! - 5: another compaction holds the table's compaction lock, or a concurrent writer's commit
+//!   made this one impossible (its inputs were consumed or removed meanwhile); nothing committed
+//! - 6: `verify` found problems
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -24,7 +26,8 @@ const EXIT_CODES: &str = "Exit codes:
   2  usage error, invalid job file, or a job that does not fit the table or data
   3  rejected lines above max_rejected_share; nothing committed
   4  memory budget (--memory) or spill space (--max-spill-bytes, disk) exhausted; nothing committed
-  5  table locked by another run, or a concurrent commit won; nothing committed";
+  5  another compaction is running, or a concurrent commit made this one impossible; nothing committed
+  6  verify found problems";
 
 #[derive(Parser)]
 #[command(name = "compactor", version, about = "Turn raw logs into a small, typed, deduplicated, sorted Parquet table (Delta Lake).", after_help = EXIT_CODES)]
@@ -67,6 +70,87 @@ enum Command {
         /// Never show a progress bar.
         #[arg(long)]
         no_progress: bool,
+    },
+    /// Merge a table's small segments into few large, sorted ones: a size-tiered policy picks
+    /// segments per partition, a k-way merge (spilling under --memory) drops duplicates across
+    /// them as the table's runs do, and one Delta commit swaps them (remove + add,
+    /// dataChange = false). Concurrent runs keep appending; their commits are kept.
+    #[command(after_help = "Examples:
+  compactor compact warehouse/events
+  compactor compact warehouse/events --partition 2026-01-31 --target-size 256MiB --memory 2GiB
+  compactor compact warehouse/events --policy all --dry-run")]
+    Compact {
+        /// The table directory.
+        table: PathBuf,
+        /// Only this partition: its value (2026-01-31) or name=value.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Size of the new segments, e.g. 512MiB (the default).
+        #[arg(long, value_parser = parse_size_u64, default_value = "512MiB")]
+        target_size: u64,
+        /// tiered (default: merge tiers of 4+ similar-size segments) or all (every segment
+        /// below the target size, in one pass).
+        #[arg(long, default_value = "tiered")]
+        policy: PolicyName,
+        /// Take [output] (zstd, encodings, bloom filters) and [dedup] from this job file
+        /// (default: the defaults, and the dedup the table's runs recorded).
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Memory budget (default: half of the machine's memory); beyond it the merge spills.
+        #[arg(long, value_parser = parse_size)]
+        memory: Option<usize>,
+        /// Directory for spill files (default <table>/_compactor/spill).
+        #[arg(long)]
+        spill_dir: Option<PathBuf>,
+        /// Say what would be merged; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Delete the files no snapshot inside the retention can read: segments a compaction
+    /// removed longer ago than --retain, and leftovers of crashed writers older than it. Never
+    /// a live file, nor one of a writer still running.
+    #[command(
+        after_help = "Examples:\n  compactor vacuum warehouse/events\n  compactor vacuum warehouse/events --retain 24h --dry-run"
+    )]
+    Vacuum {
+        /// The table directory.
+        table: PathBuf,
+        /// Keep what a snapshot of the last DURATION can read: 7d (the default), 24h, 30m, 0s.
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        retain: std::time::Duration,
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Check every segment of the table's current snapshot: it exists, its size and checksum
+    /// (recorded in its name at write time) match, its footer parses, its row count matches
+    /// the log, its columns fit the table's schema, and (unless --quick) every page decodes and
+    /// the rows are in the order the footer declares. Exits 6 naming each problem.
+    #[command(
+        after_help = "Examples:\n  compactor verify warehouse/events\n  compactor verify warehouse/events --quick --json"
+    )]
+    Verify {
+        /// The table directory.
+        table: PathBuf,
+        /// Skip decoding the pages and the sort-order check (sizes, checksums, footers and
+        /// schemas only).
+        #[arg(long)]
+        quick: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Print the schema inferred from input files as a [schema] block for a job file.
     #[command(
@@ -173,6 +257,35 @@ enum Command {
     },
 }
 
+/// `compact --policy`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PolicyName {
+    /// Size-tiered (the default).
+    Tiered,
+    /// Everything below the target size.
+    All,
+}
+
+/// Writes a command's report as JSON, when asked to.
+fn write_report(path: Option<&std::path::Path>, report: &impl serde::Serialize) -> Result<()> {
+    if let Some(p) = path {
+        std::fs::write(p, serde_json::to_vec_pretty(report)?)
+            .with_context(|| format!("writing report {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// `--threads`, or every core.
+fn all_cores_or(threads: Option<usize>) -> usize {
+    threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::vacuum::parse_duration(s).map_err(|e| format!("{e:#}"))
+}
+
 fn parse_size(s: &str) -> Result<usize, String> {
     job::parse_size(s).map(|n| n as usize)
 }
@@ -180,6 +293,11 @@ fn parse_size(s: &str) -> Result<usize, String> {
 fn parse_size_u64(s: &str) -> Result<u64, String> {
     job::parse_size(s)
 }
+
+/// `verify` found problems (exit code 6).
+#[derive(Debug, thiserror::Error)]
+#[error("verify found {0} problem(s); see above")]
+struct VerifyFailed(usize);
 
 /// Marks an error as the user's (exit code 2).
 #[derive(Debug)]
@@ -200,6 +318,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>() {
             return 2;
         }
+        if cause.is::<VerifyFailed>() {
+            return 6;
+        }
         if cause.is::<run::JobError>()
             || matches!(
                 cause.downcast_ref(),
@@ -218,7 +339,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         {
             return 4;
         }
-        if cause.is::<run::Locked>() || cause.is::<run::Conflict>() {
+        if cause.is::<run::Locked>()
+            || cause.is::<run::Conflict>()
+            || cause.is::<run::ConsumedConcurrently>()
+        {
             return 5;
         }
     }
@@ -267,9 +391,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => {
             let job = job::Job::load(&job).context(UsageError)?;
             let opts = run::RunOptions {
-                threads: threads
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                    .max(1),
+                threads: all_cores_or(threads),
                 memory,
                 spill_dir,
                 max_spill_bytes,
@@ -278,11 +400,80 @@ fn dispatch(cli: Cli) -> Result<()> {
             };
             let r = run::run(&job, &opts)?;
             eprintln!("{}", r.summary());
-            if let Some(p) = report {
-                std::fs::write(&p, serde_json::to_vec_pretty(&r)?)
-                    .with_context(|| format!("writing report {}", p.display()))?;
+            write_report(report.as_deref(), &r)
+        }
+        Command::Compact {
+            table,
+            partition,
+            target_size,
+            policy,
+            job,
+            threads,
+            memory,
+            spill_dir,
+            dry_run,
+            report,
+        } => {
+            let job = job
+                .map(|j| job::Job::load(&j).context(UsageError))
+                .transpose()?;
+            let opts = crate::compact::CompactOptions {
+                partition,
+                target_size,
+                policy: match policy {
+                    PolicyName::Tiered => Box::new(crate::compact::SizeTiered::default()),
+                    PolicyName::All => Box::new(crate::compact::MergeAll),
+                },
+                threads: all_cores_or(threads),
+                memory,
+                spill_dir,
+                output: job.as_ref().map(|j| j.output.clone()),
+                dedup: job.as_ref().map(|j| j.dedup.clone()),
+                dry_run,
+            };
+            let r = crate::compact::compact(&table, &opts)?;
+            eprintln!("{}", r.summary());
+            write_report(report.as_deref(), &r)
+        }
+        Command::Vacuum {
+            table,
+            retain,
+            dry_run,
+            report,
+        } => {
+            let r = crate::vacuum::vacuum(
+                &table,
+                &crate::vacuum::VacuumOptions {
+                    retain,
+                    dry_run,
+                    now: std::time::SystemTime::now(),
+                },
+            )?;
+            eprintln!("{}", r.summary());
+            write_report(report.as_deref(), &r)
+        }
+        Command::Verify {
+            table,
+            quick,
+            json,
+            threads,
+        } => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(all_cores_or(threads))
+                .build()?;
+            let r = pool.install(|| {
+                crate::verify::verify(&table, &crate::verify::VerifyOptions { deep: !quick })
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}", r.summary());
             }
-            Ok(())
+            if r.ok() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(VerifyFailed(r.problems.len())))
+            }
         }
         Command::Infer {
             paths,
@@ -326,9 +517,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 opts.prepared.record_start = None;
             }
             opts.prepare().context(UsageError)?;
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .max(1);
+            let threads = all_cores_or(threads);
             parse_files(&opts, &paths, max_decoded, threads, show_rejects)
         }
         Command::Inspect { table, html, json } => inspect(&table, html.as_deref(), json),
@@ -347,9 +536,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 path,
                 format,
                 job,
-                threads: threads
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                    .max(1),
+                threads: all_cores_or(threads),
             };
             bench_command(&opts, html.as_deref())
         }

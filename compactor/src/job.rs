@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use compactor_formats::{ColumnType, Format, Limits, ParseOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default zstd level of Parquet pages.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 9;
@@ -154,8 +154,9 @@ pub enum Granularity {
     Hour,
 }
 
-/// `[dedup]`
-#[derive(Debug, Clone, Deserialize, Default)]
+/// `[dedup]`. Each run records it in the table (domain metadata [`DEDUP_DOMAIN`]), so that
+/// compaction drops duplicates across segments as the job does.
+#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DedupConfig {
     /// `exact` (default), `keys` or `none`.
@@ -164,10 +165,31 @@ pub struct DedupConfig {
     /// With `mode = "keys"`: the key columns.
     #[serde(default)]
     pub keys: Vec<String>,
+    /// Where a duplicate is looked for: `run` (default: among this run's rows), `partition`
+    /// (also the table's rows in the partitions this run writes to) or `table` (the whole
+    /// table). See `tabledup.rs`.
+    #[serde(default)]
+    pub scope: DedupScope,
 }
 
+/// `[dedup] scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupScope {
+    /// Duplicates among the run's rows.
+    #[default]
+    Run,
+    /// Also rows already in the same partition of the table.
+    Partition,
+    /// Also rows anywhere in the table.
+    Table,
+}
+
+/// The table's domain-metadata entry holding the last run's `[dedup]` (JSON).
+pub const DEDUP_DOMAIN: &str = "compactor.dedup";
+
 /// Dedup mode names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum DedupModeName {
     /// Identical records.

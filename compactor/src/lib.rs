@@ -5,13 +5,18 @@
 
 pub mod bench;
 pub mod cli;
+pub mod compact;
 pub mod input;
 pub mod inspect;
 pub mod job;
 pub mod layout;
+pub mod pending;
 pub mod progress;
 pub mod quarantine;
 pub mod run;
 pub mod segment;
 pub mod sortkey;
 pub mod table;
+pub mod tabledup;
+pub mod vacuum;
+pub mod verify;

@@ -34,7 +34,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,6 +54,7 @@ use serde::Serialize;
 
 use crate::input::{self, Chunker, InputFile};
 use crate::job::{DedupModeName, Granularity, Job, DEFAULT_CHUNK_BYTES};
+use crate::pending::{self, PendingMarker};
 use crate::progress::Progress;
 use crate::quarantine::Quarantine;
 use crate::segment::{self, SegmentWriter};
@@ -76,7 +76,18 @@ pub struct TooManyRejected(pub String);
 #[error("{0}")]
 pub struct JobError(pub String);
 
-/// Another run holds the table's lock.
+/// Some of a run's inputs were committed by a concurrent run while it read them; it committed
+/// nothing (its rows would have been duplicates).
+#[derive(Debug, thiserror::Error)]
+#[error("{} of this run's input files were consumed by a concurrent run ({}); nothing was committed, run again to read the others", files.len(), files.join(", "))]
+pub struct ConsumedConcurrently {
+    /// Every input was.
+    pub all: bool,
+    /// Which.
+    pub files: Vec<String>,
+}
+
+/// Another process holds a lock this command needs.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Locked(pub String);
@@ -137,6 +148,12 @@ pub struct RunReport {
     pub detected: BTreeMap<String, String>,
     /// Rows written.
     pub rows_out: u64,
+    /// Of `duplicates`, those the table already held (`[dedup] scope` = `table`/`partition`).
+    pub duplicates_in_table: u64,
+    /// Segments of the table read to find them, of how many.
+    pub dedup_segments_read: Option<(u64, u64)>,
+    /// How many times a concurrent writer committed first and this run's commit was rebased.
+    pub commit_conflicts: u32,
     /// Records dropped as duplicates.
     pub duplicates: u64,
     /// Records rejected (see the quarantine file).
@@ -392,76 +409,80 @@ impl RunReport {
 }
 
 /// Crashes the process at a named point when `COMPACTOR_FAILPOINT` names it, to test that a
-/// crash at any point leaves the table as it was. Costs one env lookup per point per run.
+/// crash at any point leaves the table as it was; `COMPACTOR_PAUSE=<name>:<ms>` sleeps there
+/// instead, so tests can make writers overlap. Costs two env lookups per point.
 pub fn failpoint(name: &str) {
     if std::env::var("COMPACTOR_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("failpoint {name}: aborting");
         std::process::abort();
     }
+    if let Ok(v) = std::env::var("COMPACTOR_PAUSE") {
+        if let Some(ms) = v
+            .strip_prefix(name)
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|ms| ms.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
 }
 
-fn new_run_id() -> String {
+/// Every fail point, in the order a run or a compaction reaches them (for crash tests).
+pub const FAILPOINTS: &[&str] = &[
+    "after-sort",
+    "before-segments",
+    "segment-before-fsync",
+    "segment-before-rename",
+    "after-segments",
+    "before-commit",
+    "commit-before-log",
+    "after-commit",
+    "before-checkpoint",
+    "cleanup-before-marker",
+    "compact-after-read",
+    "compact-before-segments",
+    "compact-after-segments",
+    "compact-before-commit",
+    "compact-after-commit",
+    "vacuum-before-delete",
+];
+
+pub(crate) fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{now}-{}", &id[..12])
 }
 
-/// Holds the table lock; released on drop (the OS releases it if the process dies).
-struct TableLock(#[allow(dead_code)] File);
+/// Holds an exclusive lock file; released on drop (the OS releases it if the process dies).
+pub(crate) struct LockFile(#[allow(dead_code)] File);
 
-fn lock_table(meta: &Path) -> Result<TableLock> {
+/// Takes the lock file `path` (created if needed), or fails with [`Locked`] naming `what`.
+pub(crate) fn lock_exclusive(path: &Path, what: &str) -> Result<LockFile> {
     let f = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(meta.join("lock"))?;
+        .open(path)?;
     match f.try_lock() {
-        Ok(()) => Ok(TableLock(f)),
+        Ok(()) => Ok(LockFile(f)),
         Err(std::fs::TryLockError::WouldBlock) => bail!(Locked(format!(
-            "another compactor run holds the lock {}",
-            meta.join("lock").display()
+            "another {what} holds the lock {}",
+            path.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking the table"),
     }
 }
 
-/// Deletes segments of crashed runs: files named in pending markers that no snapshot references.
-fn cleanup_crashed(table: &Table, pending: &Path) -> Result<usize> {
-    let mut markers: Vec<PathBuf> = std::fs::read_dir(pending)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    markers.sort();
-    if markers.is_empty() {
+/// Deletes what crashed writers left (see [`pending`]): the files of dead markers that no
+/// commit ever added. Returns how many.
+pub fn cleanup_crashed(table: &mut Table) -> Result<usize> {
+    let markers = pending::read(&pending::dir(table.root()))?;
+    if markers.0.iter().all(|m| m.live) {
         return Ok(0);
     }
-    let live: std::collections::HashSet<PathBuf> = table
-        .live_files()?
-        .into_iter()
-        .map(|p| table.root().join(percent_decode(&p)))
-        .collect();
-    let mut removed = 0;
-    for m in markers {
-        for line in std::fs::read_to_string(&m)?
-            .lines()
-            .filter(|l| !l.is_empty())
-        {
-            let p = PathBuf::from(line);
-            if p.starts_with(table.root()) && !live.contains(&p) && p.exists() {
-                std::fs::remove_file(&p)
-                    .with_context(|| format!("removing orphan {}", p.display()))?;
-                removed += 1;
-            }
-        }
-        std::fs::remove_file(&m)?;
-    }
-    segment::sync_dir(pending)?;
-    Ok(removed)
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    // The log is read after the dead markers are locked: a dead writer commits no more.
+    let committed = crate::table::log_files(table.root())?.added;
+    pending::cleanup_dead(table.root(), markers, &committed)
 }
 
 /// Runs a job. See the module docs.
@@ -488,15 +509,12 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let mut table = Table::open(&job.output.path)?;
     report.table = table.root().display().to_string();
     let meta = table.root().join("_compactor");
-    let pending_dir = meta.join("pending");
-    std::fs::create_dir_all(&pending_dir)?;
-    let _lock = lock_table(&meta)?;
-    // The snapshot must be read under the lock: a run that committed and then died before
-    // removing its marker has segments that only the latest snapshot references.
-    table.refresh()?;
-    let removed = cleanup_crashed(&table, &pending_dir)?;
+    let pending_dir = pending::dir(table.root());
+    // No lock on the table: concurrent runs and compactions commit optimistically (table.rs).
+    // What crashed writers left is told by their unlocked pending markers.
+    let removed = cleanup_crashed(&mut table)?;
     if removed > 0 {
-        tracing::warn!("removed {removed} segment file(s) left by a crashed run");
+        tracing::warn!("removed {removed} file(s) left by a crashed writer");
     }
     table.refresh()?;
     let ledger = table.ledger()?;
@@ -710,6 +728,8 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     };
     let mut tracker = schema::SchemaTracker::new(table_data_schema.as_ref())?;
     let mut profile = layout::Profile::default();
+    let track_ranges = job.dedup.scope != crate::job::DedupScope::Run;
+    let mut ranges = crate::tabledup::RangeTracker::default();
     let mut in_flight = memory.reservation("parsing");
     let mut trim = AllocatorTrim::default();
     let qdir = job
@@ -814,8 +834,14 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                     let current = tracker.working_schema();
                     let mut b = schema::conform(&p.batch, &current)?;
                     profile.observe(&b);
+                    if track_ranges {
+                        ranges.observe(&b);
+                    }
                     if let Some(p) = &partition {
                         b = with_partition(&b, p)?;
+                        if track_ranges {
+                            ranges.observe_partitions(b.column(b.num_columns() - 1));
+                        }
                     }
                     match sorter.as_mut() {
                         Some(s) => s.push(b)?,
@@ -965,6 +991,18 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let stats = sorter.stats();
     let mut sorted = sorter.finish(&sort_schema)?;
     failpoint("after-sort");
+    let table_rows = crate::tabledup::load(
+        &table,
+        &job.dedup,
+        &unified,
+        &report.sort_key,
+        partition.as_ref().map(|p| p.name.as_str()),
+        &ranges,
+        &memory,
+    )?;
+    report.dedup_segments_read = table_rows
+        .as_ref()
+        .map(|t| (t.segments_read, t.segments_total));
     report.columns = unified.fields().len() as u64;
     lap(&mut report, "sort");
 
@@ -1022,63 +1060,265 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             }
         })
         .collect::<Vec<_>>();
-    let layout_opts = layout::LayoutOptions {
-        zstd_level: job.output.zstd_level,
-        trial: job.output.encoding_trial,
-        max_zstd_level: job
-            .output
-            .max_zstd_level
-            .unwrap_or(layout::DEFAULT_MAX_ZSTD_LEVEL)
-            .max(job.output.zstd_level),
-        tiny_max_zstd_level: job
-            .output
-            .max_zstd_level
-            .unwrap_or(layout::TINY_SEGMENT_MAX_ZSTD_LEVEL)
-            .max(job.output.zstd_level),
-        row_group_size: job.output.row_group_size,
-        sorted_by: sorted_idx,
-        bloom_columns: job.output.bloom_filters.clone(),
-        expected_rows: (report.records_in - report.rejected)
-            .min(job.output.max_segment_rows as u64),
-    };
+    let layout_opts = layout_options(
+        &job.output,
+        sorted_idx,
+        (report.records_in - report.rejected).min(job.output.max_segment_rows as u64),
+    );
     let mut write = table.begin(
         &Arc::new(Schema::new(table_fields)),
         partition.as_ref().map(|p| p.name.as_str()),
     )?;
-    let marker_path = pending_dir.join(format!("{}.pending", report.run_id));
-    let mut marker = File::create(&marker_path)?;
-    segment::sync_dir(&pending_dir)?;
+    write.set_domain(crate::job::DEDUP_DOMAIN, serde_json::to_string(&job.dedup)?);
+    let mut marker = PendingMarker::create(&pending_dir, &report.run_id)?;
     failpoint("before-segments");
-    let mut dirs = std::collections::BTreeSet::new();
-    let data_cols: Vec<usize> = (0..unified.fields().len()).collect();
-    let mut written: Vec<(WrittenSegment, Option<String>, FileStatsAccumulator)> = Vec::new();
-    let mut open: Option<OpenSegment> = None;
-    let run_id = report.run_id.clone();
     let spilled = SortStats::get(&stats.spilled_runs) > 0;
+    let (written, in_table) = write_segments(
+        &write,
+        &mut marker,
+        &mut sorted,
+        &SegmentPlan {
+            table_rows: table_rows.as_ref(),
+            id: &report.run_id,
+            file_schema: &file_schema,
+            layout: &layout_opts,
+            data_columns: unified.fields().len(),
+            partitioned: partition.is_some(),
+            max_segment_rows: job.output.max_segment_rows,
+            threads: opts.threads,
+            spilled,
+        },
+        &memory,
+        pool,
+    )?;
+    report.duplicates = SortStats::get(&stats.duplicates) + in_table;
+    report.duplicates_in_table = in_table;
+    drop(table_rows);
+    report.spilled_runs = SortStats::get(&stats.spilled_runs);
+    report.spilled_rows = SortStats::get(&stats.spilled_rows);
+    report.merge_passes = SortStats::get(&stats.merge_passes);
+    report.spill_peak_bytes = spill.peak();
+    drop(sorted);
+    for (seg, _, _) in &written {
+        report.rows_out += seg.rows;
+        report.bytes_out += seg.size;
+        report.segments += 1;
+    }
+    if report.records_in != report.rows_out + report.duplicates + report.rejected {
+        bail!("internal error: accounting does not add up ({} records != {} rows + {} duplicates + {} rejected)", report.records_in, report.rows_out, report.duplicates, report.rejected);
+    }
+    failpoint("after-segments");
+    lap(&mut report, "write");
+    let segment_paths: Vec<PathBuf> = written.iter().map(|(seg, _, _)| seg.path.clone()).collect();
+    for (seg, part, stats) in written {
+        write.stage(&seg, part.as_deref(), stats)?;
+    }
+    // The ledger entries of this run's inputs. The commit adds them to the ledger of whatever
+    // snapshot it lands on; if a concurrent run consumed one of them meanwhile, committing
+    // would duplicate its rows, so the commit is abandoned instead.
+    let mut entries = Vec::new();
+    for f in inputs.iter().filter(|f| !f.is_stdin()) {
+        entries.push(LedgerEntry {
+            path: f.display(),
+            size: f.size,
+            xxh3: f
+                .fingerprint
+                .clone()
+                .context("internal error: an input was not hashed")?,
+            version: 0,
+        });
+    }
+    let rebase = |current: &Ledger, version: u64| -> Result<Option<Ledger>> {
+        // Rows were checked against the table as of the run's start: a run that committed since
+        // may hold the same re-sent lines.
+        if job.dedup.scope != crate::job::DedupScope::Run && *current != ledger {
+            bail!(Conflict(
+                "another run committed while this one deduplicated against the table ([dedup] scope); nothing was committed, run again".into()
+            ));
+        }
+        let taken: Vec<&str> = entries
+            .iter()
+            .filter(|e| current.consumed(e.size, &e.xxh3).is_some())
+            .map(|e| e.path.as_str())
+            .collect();
+        if !taken.is_empty() {
+            bail!(ConsumedConcurrently {
+                all: taken.len() == entries.len(),
+                files: taken.iter().map(|s| s.to_string()).collect(),
+            });
+        }
+        let mut l = current.clone();
+        l.v = 1;
+        l.runs += 1;
+        l.files.extend(entries.iter().map(|e| LedgerEntry {
+            version,
+            ..e.clone()
+        }));
+        Ok(Some(l))
+    };
+    let metrics = BTreeMap::from([
+        ("numOutputRows".to_string(), report.rows_out.to_string()),
+        ("numFiles".to_string(), report.segments.to_string()),
+        ("numOutputBytes".to_string(), report.bytes_out.to_string()),
+        ("compactorLinesIn".to_string(), report.lines_in.to_string()),
+        (
+            "compactorRecordsIn".to_string(),
+            report.records_in.to_string(),
+        ),
+        (
+            "compactorDuplicates".to_string(),
+            report.duplicates.to_string(),
+        ),
+        ("compactorRejected".to_string(), report.rejected.to_string()),
+    ]);
+    failpoint("before-commit");
+    let committed = match write.commit(&rebase, metrics) {
+        Ok(c) => c,
+        Err(e) if landed(table.root(), &segment_paths).is_some() => {
+            // the log entry was written, then something failed: the rows are committed
+            let version = landed(table.root(), &segment_paths).expect("checked");
+            tracing::warn!("the commit landed as version {version}, then failed: {e:#}");
+            crate::table::Committed {
+                version,
+                conflicts: 0,
+            }
+        }
+        Err(e) => {
+            // Nothing was committed: this run's segments are nobody's. (If removing them
+            // fails, the marker stays and the next writer removes them.)
+            if segment_paths
+                .iter()
+                .all(|p| std::fs::remove_file(p).is_ok())
+            {
+                marker.remove()?;
+            }
+            if let Some(c) = e.downcast_ref::<ConsumedConcurrently>() {
+                if c.all {
+                    report.note = Some(format!("every input file was consumed by a concurrent run while this one read it ({}); nothing was committed", c.files.join(", ")));
+                    report.files_skipped += report.files_in;
+                    report.seconds = started.elapsed().as_secs_f64();
+                    return Ok(report);
+                }
+            }
+            return Err(e);
+        }
+    };
+    failpoint("after-commit");
+    marker.remove()?;
+    lap(&mut report, "commit");
+    report.committed = true;
+    report.version = Some(committed.version);
+    report.commit_conflicts = committed.conflicts;
+    report.peak_reserved_bytes = memory.peak() as u64;
+    report.seconds = started.elapsed().as_secs_f64();
+    drop(spill);
+    report.reserved_at_end = memory.used() as u64;
+    Ok(report)
+}
+
+/// The version whose commit added the first of `segments`, if one did (a commit can land and
+/// still report an error, e.g. when fsyncing the log directory fails afterwards).
+pub(crate) fn landed(root: &Path, segments: &[PathBuf]) -> Option<u64> {
+    let first = segments.first()?;
+    crate::table::committed_in(root, first).ok().flatten()
+}
+
+/// The layout options a job's `[output]` asks for.
+pub(crate) fn layout_options(
+    output: &crate::job::OutputConfig,
+    sorted_by: Vec<usize>,
+    expected_rows: u64,
+) -> layout::LayoutOptions {
+    layout::LayoutOptions {
+        zstd_level: output.zstd_level,
+        trial: output.encoding_trial,
+        max_zstd_level: output
+            .max_zstd_level
+            .unwrap_or(layout::DEFAULT_MAX_ZSTD_LEVEL)
+            .max(output.zstd_level),
+        tiny_max_zstd_level: output
+            .max_zstd_level
+            .unwrap_or(layout::TINY_SEGMENT_MAX_ZSTD_LEVEL)
+            .max(output.zstd_level),
+        row_group_size: output.row_group_size,
+        sorted_by,
+        bloom_columns: output.bloom_filters.clone(),
+        expected_rows,
+    }
+}
+
+/// A written segment, its partition value and its statistics.
+pub(crate) type Segment = (WrittenSegment, Option<String>, FileStatsAccumulator);
+
+/// What [`write_segments`] writes: the segments of one run or one compaction.
+pub(crate) struct SegmentPlan<'a> {
+    /// Names the segments (`part-<id>-<n>`) and the log lines.
+    pub id: &'a str,
+    /// The written types (see `layout::file_schema`).
+    pub file_schema: &'a SchemaRef,
+    pub layout: &'a layout::LayoutOptions,
+    /// The sorted batches hold these data columns, then the partition column if `partitioned`.
+    pub data_columns: usize,
+    pub partitioned: bool,
+    pub max_segment_rows: usize,
+    pub threads: usize,
+    /// The sort spilled (the allocator is kept tight from the start).
+    pub spilled: bool,
+    /// Rows of the table this run's rows must not repeat (`[dedup] scope`).
+    pub table_rows: Option<&'a crate::tabledup::TableRows>,
+}
+
+/// Writes the sorted stream into segments: a new one at each partition change and every
+/// `max_segment_rows`, each recorded in `marker` before it is created. With more than one
+/// thread the merge runs on a producer thread and hands batches over a bounded queue to the
+/// writer, whose columns are encoded in parallel. Returns the segments with their partition
+/// values and statistics; their directories are fsynced.
+pub(crate) fn write_segments(
+    write: &crate::table::Write<'_>,
+    marker: &mut PendingMarker,
+    sorted: &mut compactor_engine::SortedStream,
+    plan: &SegmentPlan<'_>,
+    memory: &Arc<MemoryPool>,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<Segment>, u64)> {
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut dropped = 0u64;
+    let data_cols: Vec<usize> = (0..plan.data_columns).collect();
+    let mut written: Vec<Segment> = Vec::new();
+    let mut open: Option<OpenSegment> = None;
+    let run_id = plan.id;
+    let spilled = plan.spilled;
     let mut consume = |batch: RecordBatch| -> Result<()> {
-        for (part, range) in split_partitions(&batch, partition.is_some()) {
+        let batch = match plan.table_rows {
+            Some(t) => {
+                let (b, n) = t.filter(batch)?;
+                dropped += n;
+                b
+            }
+            None => batch,
+        };
+        for (part, range) in split_partitions(&batch, plan.partitioned) {
             let mut at = range.start;
             while at < range.end {
                 let full = open
                     .as_ref()
-                    .is_some_and(|o| o.part != part || o.rows >= job.output.max_segment_rows);
+                    .is_some_and(|o| o.part != part || o.rows >= plan.max_segment_rows);
                 if full {
                     let o = open.take().expect("checked");
                     written.push(o.finish()?);
                 }
                 if open.is_none() {
                     let dir = write.dir_for(part.as_deref())?;
-                    let path = dir.join(format!("part-{run_id}-{:05}.zstd.parquet", written.len()));
-                    writeln!(marker, "{}", path.display())?;
-                    marker.sync_data()?;
+                    let path = dir.join(format!("part-{run_id}-{:05}", written.len()));
+                    marker.record(&path)?;
                     dirs.insert(dir);
                     open = Some(OpenSegment {
                         writer: None,
-                        file_schema: file_schema.clone(),
-                        layout: layout_opts.clone(),
-                        pool: memory.clone(),
+                        file_schema: plan.file_schema.clone(),
+                        layout: plan.layout.clone(),
+                        pool: Arc::clone(memory),
                         stats: write.stats_collector(part.as_deref())?,
-                        path,
+                        stem: path,
                         part: part.clone(),
                         pending: Vec::new(),
                         pending_rows: 0,
@@ -1091,7 +1331,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                     });
                 }
                 let o = open.as_mut().expect("opened");
-                let room = job.output.max_segment_rows - o.rows;
+                let room = plan.max_segment_rows - o.rows;
                 let len = room.min(range.end - at);
                 o.push(batch.slice(at, len).project(&data_cols)?)?;
                 at += len;
@@ -1099,14 +1339,12 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         }
         Ok(())
     };
-    if opts.threads > 1 {
+    if plan.threads > 1 {
         // Pipeline: the merge produces sorted batches on one worker while this one encodes
         // them; the bounded queue makes a slow encoder hold the merge back (no unbounded
         // growth).
         type Queued = compactor_engine::Result<(RecordBatch, MemoryReservation)>;
         let (tx, rx) = crossbeam::channel::bounded::<Queued>(WRITE_QUEUE_BATCHES);
-        let memory = &memory;
-        let sorted = &mut sorted;
         std::thread::scope(|s| -> Result<()> {
             // The producer thread only drives the merge: each batch is made by the pool (the
             // gather is parallel by column), and the thread blocks outside the pool on the
@@ -1141,71 +1379,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     if let Some(o) = open.take() {
         written.push(o.finish()?);
     }
-    report.duplicates = SortStats::get(&stats.duplicates);
-    report.spilled_runs = SortStats::get(&stats.spilled_runs);
-    report.spilled_rows = SortStats::get(&stats.spilled_rows);
-    report.merge_passes = SortStats::get(&stats.merge_passes);
-    report.spill_peak_bytes = spill.peak();
-    drop(sorted);
-    for (seg, _, _) in &written {
-        report.rows_out += seg.rows;
-        report.bytes_out += seg.size;
-        report.segments += 1;
-    }
-    if report.records_in != report.rows_out + report.duplicates + report.rejected {
-        bail!("internal error: accounting does not add up ({} records != {} rows + {} duplicates + {} rejected)", report.records_in, report.rows_out, report.duplicates, report.rejected);
-    }
     for d in &dirs {
         segment::sync_dir(d)?;
     }
-    failpoint("after-segments");
-    lap(&mut report, "write");
-    for (seg, part, stats) in written {
-        write.stage(&seg, part.as_deref(), stats)?;
-    }
-    let mut new_ledger: Ledger = ledger.clone();
-    new_ledger.v = 1;
-    let next_version = table.version().map_or(0, |v| v + 1);
-    for f in inputs.iter().filter(|f| !f.is_stdin()) {
-        let path = f.display();
-        new_ledger.files.push(LedgerEntry {
-            path,
-            size: f.size,
-            xxh3: f
-                .fingerprint
-                .clone()
-                .context("internal error: an input was not hashed")?,
-            version: next_version,
-        });
-    }
-    let metrics = BTreeMap::from([
-        ("numOutputRows".to_string(), report.rows_out.to_string()),
-        ("numFiles".to_string(), report.segments.to_string()),
-        ("numOutputBytes".to_string(), report.bytes_out.to_string()),
-        ("compactorLinesIn".to_string(), report.lines_in.to_string()),
-        (
-            "compactorRecordsIn".to_string(),
-            report.records_in.to_string(),
-        ),
-        (
-            "compactorDuplicates".to_string(),
-            report.duplicates.to_string(),
-        ),
-        ("compactorRejected".to_string(), report.rejected.to_string()),
-    ]);
-    failpoint("before-commit");
-    let version = write.commit(&new_ledger, metrics)?;
-    failpoint("after-commit");
-    drop(marker);
-    std::fs::remove_file(&marker_path)?;
-    lap(&mut report, "commit");
-    report.committed = true;
-    report.version = Some(version);
-    report.peak_reserved_bytes = memory.peak() as u64;
-    report.seconds = started.elapsed().as_secs_f64();
-    drop(spill);
-    report.reserved_at_end = memory.used() as u64;
-    Ok(report)
+    Ok((written, dropped))
 }
 
 /// The next item of a queue read by a rayon worker; `None` once the queue is closed and empty.
@@ -1289,7 +1466,8 @@ struct OpenSegment {
     layout: layout::LayoutOptions,
     pool: Arc<MemoryPool>,
     stats: FileStatsAccumulator,
-    path: PathBuf,
+    /// The segment's name without its checksum and extension (see `segment`).
+    stem: PathBuf,
     part: Option<String>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
@@ -1329,12 +1507,12 @@ impl OpenSegment {
             let chosen = layout::choose(&sample, &self.layout)?;
             tracing::info!(
                 "layout of {} (chosen in {:.2} s): {}",
-                self.path.display(),
+                self.stem.display(),
                 started.elapsed().as_secs_f64(),
                 chosen.describe()
             );
             self.writer = Some(SegmentWriter::create(
-                &self.path,
+                &self.stem,
                 self.file_schema.clone(),
                 chosen.properties()?,
                 &self.pool,
@@ -1360,16 +1538,8 @@ impl OpenSegment {
             .take()
             .context("internal error: a segment without rows")?;
         let rows = writer.rows();
-        let size = writer.finish()?;
-        Ok((
-            WrittenSegment {
-                path: self.path,
-                size,
-                rows,
-            },
-            self.part,
-            self.stats,
-        ))
+        let (path, size) = writer.finish()?;
+        Ok((WrittenSegment { path, size, rows }, self.part, self.stats))
     }
 }
 

@@ -5,9 +5,22 @@
 //! index, and `sorting_columns` in the row-group metadata so readers know the order. The writer's output is a pure function of the rows and
 //! the options (no timestamps, no random ids inside the file), which is what makes segments
 //! byte-identical across runs and thread counts. Files are fsynced before they are committed.
+//!
+//! # Names and checksums
+//! A segment is written under a temporary name (`<stem>.parquet.tmp`) while its bytes stream
+//! through an xxh3-64 hasher; once complete and fsynced it is renamed to
+//! `<stem>-c<16 hex digits>.parquet`. The checksum is part of the name, so the Delta log that
+//! commits the name records the checksum in the same atomic step, without a side file or a
+//! growing log entry; `compactor verify` re-hashes the file against it ([`recorded_checksum`]).
+//! A crashed writer leaves a `.tmp` (never committed) or a complete segment; the run's pending
+//! marker names the stem, which covers both ([`crate::pending`]).
+//!
+//! ```text
+//!  <stem>.parquet.tmp ──write (hashed) + fsync──▶ rename ──▶ <stem>-c<xxh3-64>.parquet
+//! ```
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,9 +45,11 @@ use rayon::prelude::*;
 /// encoded pages of the open row group are the only thing it buffers; their size is reserved
 /// from the run's memory budget as they grow.
 pub struct SegmentWriter {
-    path: PathBuf,
+    /// Where the finished file goes: `<stem>`; written at `<stem>.parquet.tmp` until then.
+    stem: PathBuf,
+    tmp: PathBuf,
     schema: SchemaRef,
-    writer: SerializedFileWriter<BufWriter<File>>,
+    writer: SerializedFileWriter<BufWriter<HashingFile>>,
     factory: ArrowRowGroupWriterFactory,
     columns: Vec<ArrowColumnWriter>,
     /// Seconds each column took to encode its last piece: the next piece starts the slowest
@@ -48,19 +63,25 @@ pub struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Creates the file at `path`.
+    /// Starts the segment whose name begins with `stem` (a path without extension; see the
+    /// module docs): its bytes go to `<stem>.parquet.tmp` until [`SegmentWriter::finish`].
     pub fn create(
-        path: &Path,
+        stem: &Path,
         schema: SchemaRef,
         props: WriterProperties,
         pool: &Arc<MemoryPool>,
     ) -> Result<Self> {
         let group_size = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+        let tmp = temp_path(stem);
         let file = File::options()
             .write(true)
             .create_new(true)
-            .open(path)
-            .with_context(|| format!("creating segment {}", path.display()))?;
+            .open(&tmp)
+            .with_context(|| format!("creating segment {}", tmp.display()))?;
+        let file = HashingFile {
+            file,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+        };
         // ArrowWriter maps the schema to Parquet's; then we take over the row groups. The
         // Arrow schema is not embedded (`ARROW:schema`, base64 IPC, about 100 bytes a column):
         // every type written maps back from its Parquet logical type alone (UTC timestamps,
@@ -76,7 +97,8 @@ impl SegmentWriter {
         let (writer, factory) = writer.into_serialized_writer()?;
         let columns = factory.create_column_writers(0)?;
         Ok(SegmentWriter {
-            path: path.to_path_buf(),
+            stem: stem.to_path_buf(),
+            tmp,
             schema,
             writer,
             factory,
@@ -161,19 +183,104 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Closes the last row group, writes the footer and fsyncs. Returns the file's size.
-    pub fn finish(mut self) -> Result<u64> {
+    /// Closes the last row group, writes the footer, fsyncs and renames the file to its final
+    /// name (with its checksum). Returns that path and the file's size. The directory entry is
+    /// not yet durable: the caller fsyncs the directory ([`sync_dir`]) before committing.
+    pub fn finish(mut self) -> Result<(PathBuf, u64)> {
         if self.group_rows > 0 {
             self.flush_group()?;
         }
-        let file = self
+        let HashingFile { file, hasher } = self
             .writer
             .into_inner()?
             .into_inner()
             .map_err(|e| e.into_error())?;
+        crate::run::failpoint("segment-before-fsync");
         file.sync_all()
-            .with_context(|| format!("fsync {}", self.path.display()))?;
-        Ok(file.metadata()?.len())
+            .with_context(|| format!("fsync {}", self.tmp.display()))?;
+        let size = file.metadata()?.len();
+        drop(file);
+        crate::run::failpoint("segment-before-rename");
+        let path = final_path(&self.stem, hasher.digest());
+        std::fs::rename(&self.tmp, &path)
+            .with_context(|| format!("renaming {} to {}", self.tmp.display(), path.display()))?;
+        Ok((path, size))
+    }
+}
+
+/// A file whose bytes are hashed as they are written (the writer only appends).
+struct HashingFile {
+    file: File,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Where a segment is written until it is complete: `<stem>.parquet.tmp`.
+pub fn temp_path(stem: &Path) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".parquet.tmp");
+    PathBuf::from(s)
+}
+
+/// A complete segment's path: `<stem>-c<xxh3-64 of its bytes, 16 lowercase hex>.parquet`.
+pub fn final_path(stem: &Path, checksum: u64) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(format!("-c{checksum:016x}.parquet"));
+    PathBuf::from(s)
+}
+
+/// The checksum recorded in a segment's file name (see the module docs), if it has one.
+pub fn recorded_checksum(file_name: &str) -> Option<u64> {
+    let base = file_name.strip_suffix(".parquet")?;
+    let (_, last) = base.rsplit_once('-')?;
+    let hex = last.strip_prefix('c')?;
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// The xxh3-64 of a file's bytes, read in 1 MiB blocks.
+pub fn checksum_file(path: &Path) -> std::io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.digest());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Whether `file` is (or was being written as) the segment of `stem`: `<stem>.parquet.tmp`
+/// or `<stem>-c<checksum>.parquet`.
+pub fn belongs_to(stem: &Path, file: &Path) -> bool {
+    if file.parent() != stem.parent() {
+        return false;
+    }
+    let (Some(s), Some(f)) = (
+        stem.file_name().and_then(|s| s.to_str()),
+        file.file_name().and_then(|s| s.to_str()),
+    ) else {
+        return false;
+    };
+    match f.strip_prefix(s) {
+        Some(".parquet.tmp") => true,
+        // exactly "-c" + 16 hex digits + ".parquet"
+        Some(rest) => rest.len() == 26 && rest.starts_with("-c") && recorded_checksum(f).is_some(),
+        None => false,
     }
 }
 
@@ -182,4 +289,63 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("fsync directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_checksum() {
+        let stem = Path::new("/t/day=1/part-R-00001");
+        let p = final_path(stem, 0xdead_beef);
+        assert_eq!(
+            p,
+            Path::new("/t/day=1/part-R-00001-c00000000deadbeef.parquet")
+        );
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert_eq!(recorded_checksum(name), Some(0xdead_beef));
+        assert_eq!(recorded_checksum("part-R-00001.zstd.parquet"), None);
+        assert_eq!(
+            recorded_checksum("part-R-00001-cDEADBEEF00000000.parquet"),
+            None
+        );
+        assert_eq!(recorded_checksum("part-R-00001-c0123.parquet"), None);
+        assert!(belongs_to(stem, &p));
+        assert!(belongs_to(stem, &temp_path(stem)));
+        // another segment of the run whose number starts with the same digits
+        assert!(!belongs_to(
+            stem,
+            &final_path(Path::new("/t/day=1/part-R-000010"), 1)
+        ));
+        assert!(!belongs_to(
+            stem,
+            &final_path(Path::new("/t/day=2/part-R-00001"), 1)
+        ));
+    }
+
+    #[test]
+    fn the_file_checksum_is_the_streamed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("part-x-00000");
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "a",
+            arrow_schema::DataType::Int64,
+            false,
+        )]));
+        let pool = MemoryPool::new(1 << 30);
+        let mut w =
+            SegmentWriter::create(&stem, schema.clone(), WriterProperties::new(), &pool).unwrap();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(arrow_array::Int64Array::from_iter_values(0..1000))],
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        let (path, size) = w.finish().unwrap();
+        assert!(!temp_path(&stem).exists());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+        let recorded = recorded_checksum(path.file_name().unwrap().to_str().unwrap()).unwrap();
+        assert_eq!(checksum_file(&path).unwrap(), recorded);
+    }
 }

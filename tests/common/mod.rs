@@ -342,11 +342,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Every `.parquet` file under `dir`.
+/// Every data `.parquet` file under `dir` (not the log's checkpoints), and every segment
+/// still being written (`.parquet.tmp`).
 pub fn parquet_files_under(dir: &Path) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            (name.ends_with(".parquet") || name.ends_with(".parquet.tmp"))
+                && !name.contains("/_delta_log/")
+        })
         .collect()
 }
 
