@@ -1,8 +1,9 @@
 //! One `compactor run`: inputs in, one atomic commit out.
 //!
 //! # Algorithm
-//! 1. Lock the table (`_compactor/lock`), so two runs never interleave; clean up what a crashed
-//!    run left (segments named in `_compactor/pending/*` that no snapshot references).
+//! 1. Clean up what crashed writers left (the files of unlocked markers in
+//!    `_compactor/pending/` that no commit added, see [`crate::pending`]). No lock is taken on
+//!    the table: other runs and a compaction may work beside this one.
 //! 2. Find the inputs; drop those the table's ledger says were consumed (by size, then, for a
 //!    file whose size matches, by content hash).
 //! 3. Cut each input into chunks and parse them as tasks on the pool, a window of them in
@@ -16,17 +17,20 @@
 //!    deduplicated rows stream out of a k-way merge (or straight from memory).
 //! 6. Write segments as the rows stream (a new one at each partition change and every
 //!    `max_segment_rows`): the merge runs on a producer thread and hands batches over a
-//!    bounded queue to the writer, whose columns are encoded in parallel. fsync, then commit
-//!    every segment together with the updated ledger in one Delta transaction.
+//!    bounded queue to the writer, whose columns are encoded in parallel; rows the table already
+//!    holds are dropped here for `[dedup] scope` = `table`/`partition` ([`crate::tabledup`]).
+//!    fsync, then commit every segment together with the updated ledger in one Delta
+//!    transaction, optimistically: on a conflict it is rebased on the newer version and
+//!    retried, or abandoned (segments deleted) when a concurrent run consumed one of its inputs.
 //!
 //! ```text
-//!   lock ─▶ cleanup ─▶ discover ─▶ ledger filter ─▶ chunk ─▶ parse ∥ ─▶ quarantine
+//!   cleanup ─▶ discover ─▶ ledger filter ─▶ chunk ─▶ parse ∥ ─▶ quarantine
 //!                                                              │
 //!                                   schema tracker + conform ◀─┘
 //!                                              │
 //!                      ExternalSort::push ─▶ (spill sorted runs when full)
 //!                                              │ finish
-//!   commit(adds + ledger) ◀─ segments ◀─ queue(4) ◀─ merge + dedup (producer thread)
+//!   commit(adds + ledger, retried) ◀─ segments ◀─ queue(4) ◀─ merge + dedup (producer thread)
 //! ```
 //! Invariant checked before committing: `records_in == rows_out + duplicates + rejected`
 //! (a record is a line, or a multi-line record's lines; header lines are counted apart, in

@@ -10,9 +10,12 @@
 //!    and integer column, and the partitions it writes to.
 //! 2. After the sort, the candidate segments are those whose Delta statistics (`minValues` /
 //!    `maxValues`, written with every segment) overlap the run's range on one *pruning column*
-//!    (the first dedup key column for `keys`; for `exact`, the first sort key column tracked,
-//!    else a timestamp column: two equal rows are equal in every column, so any column
-//!    prunes), and for `partition` scope, in a partition the run writes to. The kernel's data
+//!    (a dedup column with a value in every row of the run, since a row with a null there could
+//!    equal a table row outside any range: the first sort key column if it is one, else a
+//!    timestamp column, else any; for `exact` every column is a dedup column, as equal rows
+//!    are equal in every column), and for `partition` scope (or `exact`, whose equal rows share
+//!    a timestamp, hence a partition) in a partition the run writes to; without such a column
+//!    every segment is a candidate. The kernel's data
 //!    skipping does this from the log alone: no segment outside the range is opened.
 //! 3. The candidates' rows (the dedup columns only) are read, brought back to the parsed types
 //!    and hashed (xxh3-128 of their row encoding) into a set, reserved against the memory budget
