@@ -9,4 +9,4 @@ if ! ls examples/data/*.jsonl >/dev/null 2>&1; then
   "$bin" gen --format json --lines 200000 --seed 42 --output examples/data/events-0001.jsonl
 fi
 "$bin" run examples/quickstart.toml --report examples/warehouse/last-report.json "$@"
-echo "table: examples/warehouse/events   report: examples/warehouse/last-report.json"
+echo "table: examples/warehouse/events   rollup: examples/warehouse/events_hourly   report: examples/warehouse/last-report.json"

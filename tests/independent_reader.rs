@@ -293,3 +293,225 @@ fn python_deltalake_reads_the_same_rows() {
         compare(&py, table, None, &now);
     }
 }
+
+/// Reads a rollup table with `deltalake`/`pyarrow` (and DuckDB, when the venv has it), checks
+/// it against the detailed table aggregated in Python, and, when the venv has the
+/// `datasketches` package (the DataSketches C++ library), decodes the stored sketches with it:
+/// the HLL estimates and t-digest quantiles must be the readable columns, and HLL sketches
+/// rebuilt in Python from the detailed table's values (ints and strings hashed by the C++
+/// library) must union with the stored ones without growing: the stored sketches are
+/// binary- and hash-compatible with DataSketches in C++ and Java.
+const ROLLUP_READER: &str = r#"
+import json, sys
+import deltalake
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+detail_path, rollup_path = sys.argv[1], sys.argv[2]
+errors = []
+def fail(msg):
+    errors.append(msg)
+
+def ints(col):
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return col.to_pylist()
+
+rdt = deltalake.DeltaTable(rollup_path)
+r = rdt.to_pyarrow_table()
+names = r.column_names
+for c in ["ts", "event", "country", "device.os", "events", "br_sum", "br_min", "br_max",
+          "users", "users_hll", "sessions", "sessions_hll", "br_p50", "br_p95", "br_p99",
+          "br_tdigest", "dt"]:
+    if c not in names:
+        fail(f"rollup has no column {c}: {names}")
+if errors:
+    print(json.dumps({"errors": errors}))
+    sys.exit(1)
+if not pa.types.is_timestamp(r.schema.field("ts").type):
+    fail(f"ts is {r.schema.field('ts').type}")
+for c in ["users_hll", "sessions_hll", "br_tdigest"]:
+    if not pa.types.is_binary(r.schema.field(c).type) and not pa.types.is_large_binary(r.schema.field(c).type):
+        fail(f"{c} is {r.schema.field(c).type}")
+
+# the files themselves, with plain pyarrow.parquet
+files = rdt.file_uris()
+n_files = sum(pq.read_table(f.replace("file://", "")).num_rows for f in files)
+if n_files != r.num_rows:
+    fail(f"the live files hold {n_files} rows, deltalake reads {r.num_rows}")
+
+# the detailed table, aggregated here: the oracle
+d = deltalake.DeltaTable(detail_path).to_pyarrow_table()
+HOUR = 3600 * 1000000
+dcols = {n: (ints(d.column(n)) if n == "ts" else d.column(n).to_pylist())
+         for n in ["ts", "event", "country", "device.os", "user_id", "session_id",
+                   "playback.bitrate_kbps"]}
+groups = {}
+for i in range(d.num_rows):
+    key = (dcols["ts"][i] // HOUR * HOUR, dcols["event"][i], dcols["country"][i],
+           dcols["device.os"][i])
+    g = groups.setdefault(key, {"count": 0, "br": [], "users": set(), "sessions": set()})
+    g["count"] += 1
+    b = dcols["playback.bitrate_kbps"][i]
+    if b is not None:
+        g["br"].append(b)
+    if dcols["user_id"][i] is not None:
+        g["users"].add(dcols["user_id"][i])
+    if dcols["session_id"][i] is not None:
+        g["sessions"].add(dcols["session_id"][i])
+
+rc = {n: (ints(r.column(n)) if n == "ts" else r.column(n).to_pylist()) for n in names}
+seen = set()
+for i in range(r.num_rows):
+    key = (rc["ts"][i], rc["event"][i], rc["country"][i], rc["device.os"][i])
+    if key in seen:
+        fail(f"group {key} twice")
+    seen.add(key)
+    g = groups.get(key)
+    if g is None:
+        fail(f"group {key} is not in the detailed table")
+        continue
+    if rc["events"][i] != g["count"]:
+        fail(f"{key}: events {rc['events'][i]}, the detailed table has {g['count']}")
+    want_sum = sum(g["br"]) if g["br"] else None
+    if rc["br_sum"][i] != want_sum:
+        fail(f"{key}: br_sum {rc['br_sum'][i]}, want {want_sum}")
+    if rc["br_min"][i] != (min(g["br"]) if g["br"] else None):
+        fail(f"{key}: br_min {rc['br_min'][i]}")
+    if rc["br_max"][i] != (max(g["br"]) if g["br"] else None):
+        fail(f"{key}: br_max {rc['br_max'][i]}")
+    for c, exact in [("users", len(g["users"])), ("sessions", len(g["sessions"]))]:
+        if abs(rc[c][i] - exact) > max(1, 0.02 * exact):
+            fail(f"{key}: {c} {rc[c][i]}, exact {exact}")
+missing = set(groups) - seen
+if missing:
+    fail(f"{len(missing)} groups missing, e.g. {sorted(missing, key=str)[:3]}")
+
+have_ds = False
+try:
+    import datasketches as ds
+    have_ds = True
+except ImportError:
+    pass
+sketches = 0
+if have_ds:
+    for i in range(r.num_rows):
+        key = (rc["ts"][i], rc["event"][i], rc["country"][i], rc["device.os"][i])
+        g = groups.get(key)
+        if g is None:
+            continue
+        for c, values in [("users", g["users"]), ("sessions", g["sessions"])]:
+            sk = ds.hll_sketch.deserialize(rc[c + "_hll"][i])
+            if sk.lg_config_k != 14 or sk.tgt_type != ds.tgt_hll_type.HLL_4:
+                fail(f"{key}: {c}_hll has lg_k {sk.lg_config_k}, type {sk.tgt_type}")
+            est = sk.get_estimate()
+            if abs(est - rc[c][i]) > max(1, 0.001 * est):
+                fail(f"{key}: {c} = {rc[c][i]} but the C++ library estimates {est}")
+            rebuilt = ds.hll_sketch(14, ds.tgt_hll_type.HLL_4)
+            for v in values:
+                rebuilt.update(v)
+            u = ds.hll_union(14)
+            u.update(sk)
+            before = u.get_estimate()
+            u.update(rebuilt)
+            after = u.get_estimate()
+            if abs(after - before) > max(0.5, 0.005 * before):
+                fail(f"{key}: {c}_hll unioned with a sketch of the same {len(values)} values "
+                     f"built by the C++ library grows from {before} to {after}: different hashing")
+            sketches += 1
+        td = ds.tdigest_double.deserialize(rc["br_tdigest"][i])
+        if td.get_total_weight() != len(g["br"]):
+            fail(f"{key}: br_tdigest weight {td.get_total_weight()}, {len(g['br'])} values")
+        if g["br"]:
+            if td.get_min_value() != min(g["br"]) or td.get_max_value() != max(g["br"]):
+                fail(f"{key}: br_tdigest min/max {td.get_min_value()}/{td.get_max_value()}")
+            for q, c in [(0.5, "br_p50"), (0.95, "br_p95"), (0.99, "br_p99")]:
+                x = td.get_quantile(q)
+                if abs(x - rc[c][i]) > 1e-6 * max(1.0, abs(x)):
+                    fail(f"{key}: {c} = {rc[c][i]} but the C++ library's quantile({q}) = {x}")
+        sketches += 1
+
+have_duckdb = False
+try:
+    import duckdb
+    have_duckdb = True
+except ImportError:
+    pass
+if have_duckdb:
+    paths = [f.replace("file://", "") for f in files]
+    con = duckdb.connect()
+    n, total = con.execute("SELECT count(*), sum(events) FROM read_parquet(?)", [paths]).fetchone()
+    if n != r.num_rows or total != d.num_rows:
+        fail(f"duckdb reads {n} rows summing to {total} events; want {r.num_rows}, {d.num_rows}")
+
+print(json.dumps({"rows": r.num_rows, "groups": len(groups), "sketches": sketches,
+                  "datasketches": have_ds, "duckdb": have_duckdb, "errors": errors[:20]}))
+sys.exit(1 if errors else 0)
+"#;
+
+#[test]
+fn python_reads_rollups_and_datasketches_decodes_their_sketches() {
+    let py = match python() {
+        Ok(p) => p.clone(),
+        Err(why) => {
+            eprintln!("SKIPPED: independent reader rollup test: no Python with deltalake and pyarrow: {why}. Set COMPACTOR_TEST_PYTHON or run tests/setup-pyreader.sh.");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    gen(&d.join("in/a.jsonl"), 3000, 7, 60_000.0);
+    let rollup = r#"
+[[rollup]]
+name = "hourly"
+time = "ts"
+bucket = "hour"
+dimensions = ["event", "country", "device.os"]
+aggregates = [
+  { name = "events", fn = "count" },
+  { name = "br_sum", fn = "sum", column = "playback.bitrate_kbps" },
+  { name = "br_min", fn = "min", column = "playback.bitrate_kbps" },
+  { name = "br_max", fn = "max", column = "playback.bitrate_kbps" },
+  { name = "users", fn = "count_distinct", column = "user_id" },
+  { name = "sessions", fn = "count_distinct", column = "session_id" },
+  { name = "br", fn = "quantiles", column = "playback.bitrate_kbps" },
+]
+"#;
+    let job = common::write_job(
+        d,
+        "job.toml",
+        &(common::job_text(&["in"], "json", "table", &["ts"], "") + rollup),
+    );
+    // two runs, so that the second merges its groups into the first's rows
+    let r = common::run_job(&job, 2);
+    assert!(r.committed && r.duplicates > 0, "{r:?}");
+    gen(&d.join("in/b.jsonl"), 2000, 8, 60_000.0);
+    let r = common::run_job(&job, 2);
+    assert!(r.committed, "{r:?}");
+
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg(ROLLUP_READER)
+        .arg(d.join("table"))
+        .arg(d.join("table_hourly"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python rollup reader:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(summary["rows"].as_u64().unwrap() > 100, "{summary}");
+    eprintln!("rollup reader: {summary}");
+    if summary["datasketches"] != true {
+        eprintln!("SKIPPED (part): the venv has no `datasketches` package: the rollup's sketches were not decoded by the C++ library. {summary}");
+    } else {
+        assert!(summary["sketches"].as_u64().unwrap() > 100, "{summary}");
+    }
+    if summary["duckdb"] != true {
+        eprintln!("SKIPPED (part): the venv has no duckdb: {summary}");
+    }
+}

@@ -331,6 +331,26 @@ fn compact_in_pool(
         .memory
         .unwrap_or_else(compactor_engine::memory::default_memory_limit);
     report.memory_limit_bytes = memory_limit as u64;
+    if crate::rollup::is_rollup(&table)? {
+        // A rollup table: merge each partition's state rows (sketches union, counts add).
+        if opts.dry_run {
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        let memory = MemoryPool::new(memory_limit);
+        let spill = SpillManager::new(&SpillConfig {
+            dir: opts.spill_dir.clone().unwrap_or_else(|| meta.join("spill")),
+            max_bytes: compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES,
+        })?;
+        let g = crate::rollup::compact_rollup(table.root(), &memory, &spill)?;
+        if g.segments_in > 0 {
+            report.groups.push(g);
+        }
+        drop(spill);
+        report.reserved_at_end = memory.used() as u64;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
 
     // per partition, in partition order (the null partition is `None`)
     let part_col = table.partition_columns()?.into_iter().next();
@@ -588,6 +608,7 @@ fn compact_group(
         &write,
         &mut marker,
         &mut sorted,
+        &mut |_| Ok(()),
         &SegmentPlan {
             id: &id,
             file_schema: &file_schema,

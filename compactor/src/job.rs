@@ -48,6 +48,9 @@ pub struct Job {
     /// `[schema]`: column name = type, overriding inference.
     #[serde(default)]
     pub schema: BTreeMap<String, String>,
+    /// `[[rollup]]`: summary tables written in the same run (see `rollup.rs`).
+    #[serde(default)]
+    pub rollup: Vec<crate::rollup::RollupConfig>,
 }
 
 /// `[input]`
@@ -348,6 +351,8 @@ impl Job {
         let path = std::path::absolute(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         job.resolve_paths(&base);
+        job.check_rollup_paths()
+            .with_context(|| format!("invalid job file {}", path.display()))?;
         Ok(job)
     }
 
@@ -373,6 +378,12 @@ impl Job {
         if let Some(d) = &self.resources.spill_dir {
             self.resources.spill_dir = Some(abs(d));
         }
+        for r in &mut self.rollup {
+            r.path = Some(match &r.path {
+                Some(p) => abs(p),
+                None => crate::rollup::default_path(&self.output.path, &r.name),
+            });
+        }
         for p in &mut self.input.paths {
             if p != "-" && !Path::new(p).is_absolute() {
                 *p = if crate::input::is_glob(p) {
@@ -384,6 +395,30 @@ impl Job {
                 };
             }
         }
+    }
+
+    /// Each rollup table is a table of its own: not the detailed table, not another rollup's,
+    /// and not inside either (checked on resolved paths, before anything is written).
+    fn check_rollup_paths(&self) -> Result<()> {
+        let norm = |p: &Path| -> PathBuf { p.components().collect() };
+        let mut seen: Vec<(PathBuf, String)> =
+            vec![(norm(&self.output.path), "[output] path".into())];
+        for r in &self.rollup {
+            let p = norm(r.path.as_deref().unwrap_or(Path::new("")));
+            let this = format!("[[rollup]] {:?} path", r.name);
+            for (other, what) in &seen {
+                if p.starts_with(other) || other.starts_with(&p) {
+                    bail!(
+                        "{this} {} is {} {what} ({}): each rollup needs a table directory of its own",
+                        p.display(),
+                        if p == *other { "the same as" } else { "nested with" },
+                        other.display()
+                    );
+                }
+            }
+            seen.push((p, this));
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<()> {
@@ -433,6 +468,7 @@ impl Job {
                 bail!("[schema] {other:?} and {name:?} name the same column (names are case-insensitive; ' ,;{{}}()=' become '_')");
             }
         }
+        crate::rollup::validate(&self.rollup)?;
         if let Some(p) = &self.output.partition {
             if let Some(t) = self.schema.get(&p.column) {
                 if t.parse::<ColumnType>()? != ColumnType::Timestamp {

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod pending;
 pub mod progress;
 pub mod quarantine;
+pub mod rollup;
 pub mod run;
 pub mod segment;
 pub mod sortkey;

@@ -22,6 +22,10 @@
 //!    fsync, then commit every segment together with the updated ledger in one Delta
 //!    transaction, optimistically: on a conflict it is rebased on the newer version and
 //!    retried, or abandoned (segments deleted) when a concurrent run consumed one of its inputs.
+//! 7. With `[[rollup]]`s ([`crate::rollup`]): the rows written in step 6 (after every dedup)
+//!    are also aggregated into one `HashAggregate` per rollup, in a memory pool of their own;
+//!    their states are staged and fsynced before the commit, and applied to each rollup table
+//!    after it. What a crashed run staged is applied (or dropped) by the next run, in step 1.
 //!
 //! ```text
 //!   cleanup ─▶ discover ─▶ ledger filter ─▶ chunk ─▶ parse ∥ ─▶ quarantine
@@ -64,6 +68,9 @@ use crate::quarantine::Quarantine;
 use crate::segment::{self, SegmentWriter};
 use crate::table::{Ledger, LedgerEntry, Table, WrittenSegment};
 use crate::{layout, sortkey};
+
+/// With `[[rollup]]`s, 1/this of the memory budget is theirs (see `run_in_pool`).
+pub const ROLLUP_MEMORY_DIVISOR: usize = 4;
 
 /// A commit lost to a concurrent writer.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +189,9 @@ pub struct RunReport {
     pub memory_limit_bytes: u64,
     /// Memory still reserved when the run ended: always 0 (tests check it).
     pub reserved_at_end: u64,
+    /// What this run (and the recovery of crashed runs' staged rollups) did to each rollup
+    /// table (see `rollup.rs`).
+    pub rollups: Vec<crate::rollup::RollupReport>,
     /// Sorted runs written to disk (merge passes included).
     pub spilled_runs: u64,
     /// Rows written to spill files (merge passes included).
@@ -405,6 +415,20 @@ impl RunReport {
         for e in &self.input_errors {
             s.push_str(&format!("\n  input error: {e}"));
         }
+        for r in &self.rollups {
+            s.push_str(&format!(
+                "\n  rollup {}: {} groups from {} rows, {} partition(s) {}",
+                r.name,
+                r.groups,
+                r.rows,
+                r.partitions_rewritten,
+                match (r.version, &r.note) {
+                    (Some(v), _) => format!("committed as version {v} of {}", r.path),
+                    (None, Some(n)) => n.clone(),
+                    (None, None) => "not committed".into(),
+                }
+            ));
+        }
         if let Some(q) = &self.quarantine {
             s.push_str(&format!("\n  rejected lines: {q}"));
         }
@@ -449,6 +473,10 @@ pub const FAILPOINTS: &[&str] = &[
     "compact-before-commit",
     "compact-after-commit",
     "vacuum-before-delete",
+    "rollup-after-stage",
+    "rollup-before-commit",
+    "rollup-after-commit",
+    "rollup-before-unstage",
 ];
 
 pub(crate) fn new_run_id() -> String {
@@ -520,6 +548,35 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     if removed > 0 {
         tracing::warn!("removed {removed} file(s) left by a crashed writer");
     }
+    let memory_limit = opts
+        .memory
+        .or(job.resources.memory.map(|s| s.0 as usize))
+        .unwrap_or_else(compactor_engine::memory::default_memory_limit);
+    report.memory_limit_bytes = memory_limit as u64;
+    // Rollups aggregate in a pool of their own (a fixed share of the budget): where they spill
+    // then depends on their input alone, not on what the sort and the writer hold at that
+    // moment, so their output is the same whatever the thread count.
+    let rollup_share = if job.rollup.is_empty() {
+        0
+    } else {
+        memory_limit / ROLLUP_MEMORY_DIVISOR
+    };
+    let memory = MemoryPool::new(memory_limit - rollup_share);
+    let rollup_memory = MemoryPool::new(rollup_share);
+    let spill = SpillManager::new(&SpillConfig {
+        dir: opts
+            .spill_dir
+            .clone()
+            .or(job.resources.spill_dir.clone())
+            .unwrap_or_else(|| meta.join("spill")),
+        max_bytes: opts
+            .max_spill_bytes
+            .or(job.resources.max_spill_bytes.map(|s| s.0))
+            .unwrap_or(compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES),
+    })?;
+    // Rollup states a crashed run staged: applied if its commit landed, else dropped.
+    report.rollups = crate::rollup::recover(table.root(), &MemoryPool::new(memory_limit), &spill)?;
+    crate::rollup::check_tables(&job.rollup)?;
     table.refresh()?;
     let ledger = table.ledger()?;
 
@@ -642,35 +699,18 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     }
 
     // 3. parse, feeding the external sort as chunks are parsed
-    let memory_limit = opts
-        .memory
-        .or(job.resources.memory.map(|s| s.0 as usize))
-        .unwrap_or_else(compactor_engine::memory::default_memory_limit);
-    report.memory_limit_bytes = memory_limit as u64;
-    let memory = MemoryPool::new(memory_limit);
-    let spill = SpillManager::new(&SpillConfig {
-        dir: opts
-            .spill_dir
-            .clone()
-            .or(job.resources.spill_dir.clone())
-            .unwrap_or_else(|| meta.join("spill")),
-        max_bytes: opts
-            .max_spill_bytes
-            .or(job.resources.max_spill_bytes.map(|s| s.0))
-            .unwrap_or(compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES),
-    })?;
     let group = opts.threads.max(1) * 2;
     // In flight while parsing: a window of chunks and their parsed batches (about 2x the text).
     let parse_bytes = group * DEFAULT_CHUNK_BYTES * 3;
     let run_bytes = opts
         .run_bytes
-        .unwrap_or(memory_limit.saturating_sub(parse_bytes) / 3);
+        .unwrap_or((memory_limit - rollup_share).saturating_sub(parse_bytes) / 3);
     if run_bytes < 4 * DEFAULT_CHUNK_BYTES && opts.run_bytes.is_none() {
         bail!(compactor_engine::EngineError::ResourcesExhausted {
             consumer: "run setup".into(),
             requested: parse_bytes + 12 * DEFAULT_CHUNK_BYTES,
             used: 0,
-            limit: memory_limit,
+            limit: memory_limit - rollup_share,
         });
     }
     let dedup = match job.dedup.mode {
@@ -1077,10 +1117,20 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     let mut marker = PendingMarker::create(&pending_dir, &report.run_id)?;
     failpoint("before-segments");
     let spilled = SortStats::get(&stats.spilled_runs) > 0;
+    // Rollups aggregate the rows as they are written: after every dedup.
+    let mut rollups =
+        crate::rollup::RunRollups::new(&job.rollup, &sort_schema, &spill, &rollup_memory)?;
+    let mut observe = |b: &RecordBatch| -> Result<()> {
+        match rollups.as_mut() {
+            Some(r) => r.push(b),
+            None => Ok(()),
+        }
+    };
     let (written, in_table) = write_segments(
         &write,
         &mut marker,
         &mut sorted,
+        &mut observe,
         &SegmentPlan {
             table_rows: table_rows.as_ref(),
             id: &report.run_id,
@@ -1114,6 +1164,22 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     failpoint("after-segments");
     lap(&mut report, "write");
     let segment_paths: Vec<PathBuf> = written.iter().map(|(seg, _, _)| seg.path.clone()).collect();
+    // Rollup states are staged (fsynced) before the commit, applied after it.
+    let staged = match rollups.take() {
+        Some(r) if !segment_paths.is_empty() => {
+            Some(r.stage(table.root(), &report.run_id, &segment_paths)?)
+        }
+        _ => None,
+    };
+    if let Some(s) = &staged {
+        if let Some(rows) = s.rows().find(|r| *r != report.rows_out) {
+            bail!(
+                "internal error: a rollup aggregated {rows} rows of the {} written",
+                report.rows_out
+            );
+        }
+    }
+    failpoint("rollup-after-stage");
     for (seg, part, stats) in written {
         write.stage(&seg, part.as_deref(), stats)?;
     }
@@ -1196,6 +1262,9 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             {
                 marker.remove()?;
             }
+            if let Some(s) = staged {
+                s.discard()?;
+            }
             if let Some(c) = e.downcast_ref::<ConsumedConcurrently>() {
                 if c.all {
                     report.note = Some(format!("every input file was consumed by a concurrent run while this one read it ({}); nothing was committed", c.files.join(", ")));
@@ -1210,13 +1279,23 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     failpoint("after-commit");
     marker.remove()?;
     lap(&mut report, "commit");
+    if let Some(s) = staged {
+        let applied = s.apply(&rollup_memory, &spill).with_context(|| {
+            format!(
+                "the rows were committed as version {} of the table, but a rollup failed; the next run applies it again",
+                committed.version
+            )
+        })?;
+        report.rollups.extend(applied);
+        lap(&mut report, "rollup");
+    }
     report.committed = true;
     report.version = Some(committed.version);
     report.commit_conflicts = committed.conflicts;
-    report.peak_reserved_bytes = memory.peak() as u64;
+    report.peak_reserved_bytes = (memory.peak() + rollup_memory.peak()) as u64;
     report.seconds = started.elapsed().as_secs_f64();
     drop(spill);
-    report.reserved_at_end = memory.used() as u64;
+    report.reserved_at_end = (memory.used() + rollup_memory.used()) as u64;
     Ok(report)
 }
 
@@ -1281,6 +1360,7 @@ pub(crate) fn write_segments(
     write: &crate::table::Write<'_>,
     marker: &mut PendingMarker,
     sorted: &mut compactor_engine::SortedStream,
+    observe: &mut dyn FnMut(&RecordBatch) -> Result<()>,
     plan: &SegmentPlan<'_>,
     memory: &Arc<MemoryPool>,
     pool: &rayon::ThreadPool,
@@ -1301,6 +1381,7 @@ pub(crate) fn write_segments(
             }
             None => batch,
         };
+        observe(&batch)?;
         for (part, range) in split_partitions(&batch, plan.partitioned) {
             let mut at = range.start;
             while at < range.end {

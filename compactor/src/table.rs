@@ -288,6 +288,21 @@ impl Table {
         self.begin_with(data_schema, partition, UpdateTableOperation::Write, true)
     }
 
+    /// Starts a write that may also remove files (`dataChange = true`, operation `WRITE`, not
+    /// a blind append): a rollup's rewrite of its partitions.
+    pub fn begin_update(
+        &self,
+        data_schema: &SchemaRef,
+        partition: Option<&str>,
+    ) -> Result<Write<'_>> {
+        let mut w = self.begin_with(data_schema, partition, UpdateTableOperation::Write, true)?;
+        if w.blind {
+            w.blind = false;
+            w.txn = Some(w.build_txn()?);
+        }
+        Ok(w)
+    }
+
     /// Starts a rewrite that changes no data (`dataChange = false`, operation `OPTIMIZE`):
     /// compaction's `remove` + `add`.
     pub fn begin_rewrite(
@@ -322,6 +337,7 @@ impl Table {
             removes: Vec::new(),
             domains: Vec::new(),
             attempts: 0,
+            blind: true,
         };
         w.txn = Some(w.build_txn()?);
         Ok(w)
@@ -457,6 +473,8 @@ pub struct Write<'a> {
     removes: Vec<String>,
     domains: Vec<(String, String)>,
     attempts: u32,
+    /// An append without removes may be a blind append.
+    blind: bool,
 }
 
 /// A segment file written into the table directory, ready to be staged.
@@ -561,7 +579,7 @@ impl Write<'_> {
                         added = true;
                     }
                 }
-                if !added && self.data_change {
+                if !added && self.data_change && self.blind {
                     b = b.with_blind_append();
                 }
                 let txn = b

@@ -1,5 +1,5 @@
-//! Columnar kernels for compactor: the memory budget, spill files, and the external sort +
-//! dedup operator built on them.
+//! Columnar kernels for compactor: the memory budget, spill files, and the operators built on
+//! them: the external sort + dedup and the hash aggregation into mergeable states.
 //!
 //! Everything here works on Arrow arrays and knows nothing of files, formats or Delta. The
 //! operators reserve the memory they hold from one [`memory::MemoryPool`] before they hold it;
@@ -8,11 +8,15 @@
 //! input size. [`EngineError::ResourcesExhausted`] is left for budgets too small for even one
 //! batch's work.
 
+pub mod aggregate;
 pub mod kernels;
 pub mod memory;
 pub mod sort;
 pub mod spill;
 
+pub use aggregate::{
+    AggFunc, AggSpec, AggregateOptions, AggregateStats, AggregateStream, HashAggregate,
+};
 pub use memory::{MemoryPool, MemoryReservation};
 pub use sort::{DedupMode, ExternalSort, SortOptions, SortStats, SortedStream};
 pub use spill::{SpillConfig, SpillManager};
@@ -42,6 +46,10 @@ pub enum EngineError {
     /// Reading or writing a spill file failed.
     #[error("spill I/O: {0}")]
     Io(String),
+    /// Input data that cannot be what it claims: corrupt sketch bytes in aggregate states, an
+    /// integer sum past the range of Int64.
+    #[error("invalid data: {0}")]
+    InvalidData(String),
     /// An Arrow kernel failed: a bug or an unsupported type.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
