@@ -285,7 +285,13 @@ impl Table {
     /// in `data_schema`) if given: an append (`dataChange = true`, operation `WRITE`). Creates
     /// the table on its first write; adds columns the table lacks.
     pub fn begin(&self, data_schema: &SchemaRef, partition: Option<&str>) -> Result<Write<'_>> {
-        self.begin_with(data_schema, partition, UpdateTableOperation::Write, true)
+        self.begin_with(
+            data_schema,
+            partition,
+            UpdateTableOperation::Write,
+            true,
+            true,
+        )
     }
 
     /// Starts a write that may also remove files (`dataChange = true`, operation `WRITE`, not
@@ -295,12 +301,13 @@ impl Table {
         data_schema: &SchemaRef,
         partition: Option<&str>,
     ) -> Result<Write<'_>> {
-        let mut w = self.begin_with(data_schema, partition, UpdateTableOperation::Write, true)?;
-        if w.blind {
-            w.blind = false;
-            w.txn = Some(w.build_txn()?);
-        }
-        Ok(w)
+        self.begin_with(
+            data_schema,
+            partition,
+            UpdateTableOperation::Write,
+            true,
+            false,
+        )
     }
 
     /// Starts a rewrite that changes no data (`dataChange = false`, operation `OPTIMIZE`):
@@ -315,6 +322,7 @@ impl Table {
             partition,
             UpdateTableOperation::Optimize,
             false,
+            false,
         )
     }
 
@@ -324,6 +332,7 @@ impl Table {
         partition: Option<&str>,
         operation: UpdateTableOperation,
         data_change: bool,
+        blind: bool,
     ) -> Result<Write<'_>> {
         let mut w = Write {
             table: self,
@@ -337,7 +346,7 @@ impl Table {
             removes: Vec::new(),
             domains: Vec::new(),
             attempts: 0,
-            blind: true,
+            blind,
         };
         w.txn = Some(w.build_txn()?);
         Ok(w)
@@ -473,7 +482,7 @@ pub struct Write<'a> {
     removes: Vec<String>,
     domains: Vec<(String, String)>,
     attempts: u32,
-    /// An append without removes may be a blind append.
+    /// A blind append (`begin`): no removes, so the kernel may commit it as one.
     blind: bool,
 }
 
