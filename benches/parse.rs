@@ -140,6 +140,25 @@ fn bench_parse(c: &mut Criterion) {
     let regex = r"(?s)^(?P<ts>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[.,]\d+) +(?:\[(?P<thread>[^\]]*)\] +)?(?P<level>[A-Z]+) +(?:(?P<logger>[\w.$]+) *[:-] +)?(?P<message>.*)$";
     let cases: Vec<(&str, ParseOptions, &Vec<u8>)> = vec![
         ("json", ParseOptions::new(Format::Json), &json),
+        // the six fields of the rollup bench (benches/rollup.sh), the others skipped
+        (
+            "json_projected",
+            {
+                let mut o = ParseOptions::new(Format::Json);
+                o.project = Some(std::sync::Arc::new(
+                    compactor_formats::json::Projection::new([
+                        "ts",
+                        "event",
+                        "country",
+                        "device.os",
+                        "user_id",
+                        "playback.bitrate_kbps",
+                    ]),
+                ));
+                o
+            },
+            &json,
+        ),
         ("combined", ParseOptions::new(Format::Combined), &combined),
         ("common", ParseOptions::new(Format::Common), &common),
         (
@@ -205,6 +224,34 @@ fn bench_parse(c: &mut Criterion) {
     group.finish();
 
     let head = &combined[..combined.len().min(256 << 10)];
+    // The JSON skipper alone (what a projected parse pays for the fields it does not keep),
+    // next to serde_json validating the same lines.
+    let mut group = c.benchmark_group("json_validate");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Bytes(json.len() as u64));
+    group.bench_function("jsonscan", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            compactor_formats::for_each_line(black_box(&json), |_, l| {
+                ok += usize::from(compactor_formats::jsonscan::is_valid(l))
+            });
+            ok
+        })
+    });
+    group.bench_function("serde_json_ignored_any", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            compactor_formats::for_each_line(black_box(&json), |_, l| {
+                ok += usize::from(serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())
+            });
+            ok
+        })
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("detect");
     group.sample_size(10);
     group.bench_function("auto_access_head", |b| {

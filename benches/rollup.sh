@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Rollups (issue 7): SIZE of generated JSON events (no re-deliveries, so that both engines see
-# the same rows), one `compactor run` with an hourly rollup over 3 dimensions (event, country,
-# device.os) with count, count_distinct(user_id) (HLL), quantiles(playback.bitrate_kbps)
-# (t-digest) and sum(playback.bitrate_kbps), under --memory (default 512MiB) and
-# /usr/bin/time -v. compactor writes the detailed table in the same pass (its bytes are printed
-# too). The peer, in the same run: DuckDB (from the venv that ../shared/bench/setup-peers.sh
+# the same rows), an hourly rollup over 3 dimensions (event, country, device.os) with count,
+# count_distinct(user_id) (HLL), quantiles(playback.bitrate_kbps) (t-digest) and
+# sum(playback.bitrate_kbps), under --memory (default 512MiB) and /usr/bin/time -v. Two
+# compactor runs: the rollup alone (`[output] detailed = false`, `[dedup] mode = "none"`: the
+# same work as the peer's query) and, unless DETAILED=0, the rollup written in the same pass as
+# the detailed table (sorted, deduplicated, its bytes printed too). The peer, in the same run: DuckDB (from the venv that ../shared/bench/setup-peers.sh
 # makes) doing the same GROUP BY with approx_count_distinct and approx_quantile over read_json,
 # written to zstd Parquet, with the same memory limit and threads. Prints seconds, MB/s of raw
 # input, peak RSS and output bytes of both, the ratio DuckDB s / compactor s, and checks that
@@ -15,6 +16,7 @@
 #   SIZE=2GiB MEMORY=1GiB THREADS=4 WORK=/data/rb benches/rollup.sh
 #   PEER_PYTHON=/path/to/python benches/rollup.sh   # a python with duckdb (and pyarrow)
 #   SKIP_DUCKDB=1 / SKIP_COMPACTOR=1            # run one side only
+#   DETAILED=0                                  # skip the run that also writes the detailed table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-10GB}
@@ -82,12 +84,29 @@ aggregates = [
 ]
 TOML
 
-rm -f "$W/compactor.time" "$W"/duckdb*.time "$W/run.json" "$W"/duckdb*.parquet
+# the same rollup alone: no detailed rows, no dedup (the data has no re-deliveries)
+sed -e 's/^path = "table"$/path = "ro_table"\ndetailed = false/' -e '/^sort_by/d' "$W/job.toml" \
+  > "$W/ro_job.toml"
+printf '\n[dedup]\nmode = "none"\n' >> "$W/ro_job.toml"
+
+# Every timed run starts with the input in the page cache (the first run would otherwise pay for
+# the disk and the others not).
+warm() { cat "$DATA" > /dev/null; }
+
+rm -f "$W"/compactor*.time "$W"/duckdb*.time "$W"/run*.json "$W"/duckdb*.parquet
 if [[ -z ${SKIP_COMPACTOR:-} ]]; then
-  rm -rf "$W/table" "$W/table_hourly"
-  /usr/bin/time -v "$B" run "$W/job.toml" --threads "$THREADS" --memory "$MEMORY" \
-    --report "$W/run.json" --no-progress 2> "$W/compactor.time" >/dev/null \
-    || { tail -30 "$W/compactor.time"; exit 1; }
+  rm -rf "$W/ro_table" "$W/ro_table_hourly"
+  warm
+  /usr/bin/time -v "$B" run "$W/ro_job.toml" --threads "$THREADS" --memory "$MEMORY" \
+    --report "$W/run_ro.json" --no-progress 2> "$W/compactor_ro.time" >/dev/null \
+    || { tail -30 "$W/compactor_ro.time"; exit 1; }
+  if [[ ${DETAILED:-1} != 0 ]]; then
+    rm -rf "$W/table" "$W/table_hourly"
+    warm
+    /usr/bin/time -v "$B" run "$W/job.toml" --threads "$THREADS" --memory "$MEMORY" \
+      --report "$W/run.json" --no-progress 2> "$W/compactor.time" >/dev/null \
+      || { tail -30 "$W/compactor.time"; exit 1; }
+  fi
 fi
 
 # DuckDB: the same GROUP BY over read_json, under the same memory limit and threads; and the
@@ -122,6 +141,7 @@ COPY (
 PY
 duck() { # NAME DISTINCT MEMORY
   rm -rf "$W/duck_tmp"
+  warm
   if /usr/bin/time -v "$PY" "$W/duck.py" "$DATA" "$W" "$THREADS" "$3" "$2" "$1" 2> "$W/$1.time"; then
     echo "$3" > "$W/$1.memory"
   else
@@ -129,6 +149,7 @@ duck() { # NAME DISTINCT MEMORY
     [[ -s $W/$1.failed ]] || { tail -30 "$W/$1.time"; exit 1; }
     echo "$1 under $3: $(cat "$W/$1.failed"); again with ${DUCKDB_RETRY_MEMORY:-4GiB}" >&2
     rm -rf "$W/duck_tmp"
+    warm
     /usr/bin/time -v "$PY" "$W/duck.py" "$DATA" "$W" "$THREADS" "${DUCKDB_RETRY_MEMORY:-4GiB}" "$2" "$1" \
       2> "$W/$1.time" || { tail -30 "$W/$1.time"; exit 1; }
     echo "${DUCKDB_RETRY_MEMORY:-4GiB}" > "$W/$1.memory"
@@ -179,13 +200,20 @@ def live_files(table):
     return [(os.path.join(table, unquote(p)), s) for p, s in sorted(live.items())]
 
 rows = []
-c = timing(f"{w}/compactor.time")
-rollup_files = live_files(f"{w}/table_hourly")
+c = timing(f"{w}/compactor_ro.time")
+cd = timing(f"{w}/compactor.time")
+rollup_files = live_files(f"{w}/ro_table_hourly")
 if c:
-    rep = json.load(open(f"{w}/run.json"))
+    rep = json.load(open(f"{w}/run_ro.json"))
     roll = next(r for r in rep.get("rollups", []) if r["name"] == "hourly")
     rb = sum(s for _, s in rollup_files)
-    rows.append(("compactor run (+ detailed table)", c[0], c[1],
+    rows.append(("compactor run, rollup only", c[0], c[1],
+                 f"rollup {rb:,} B, {roll['groups']:,} groups from {rep['rows_rolled_up']:,} rows"))
+if cd:
+    rep = json.load(open(f"{w}/run.json"))
+    roll = next(r for r in rep.get("rollups", []) if r["name"] == "hourly")
+    rb = sum(s for _, s in live_files(f"{w}/table_hourly"))
+    rows.append(("compactor run (+ detailed table)", cd[0], cd[1],
                  f"rollup {rb:,} B, {roll['groups']:,} groups; detailed table {rep['bytes_out']:,} B, "
                  f"{rep['rows_out']:,} rows"))
 def duck(name, label):
@@ -206,9 +234,11 @@ print(f"{'':34} {'seconds':>9} {'MB/s':>8} {'peak RSS':>11}  output")
 for name, s, rss, out in rows:
     print(f"{name:34} {s:9.2f} {raw / s / 1e6:8.1f} {rss / 2**20:7.0f} MiB  {out}")
 if c and d:
-    print(f"DuckDB s / compactor s: {d[0] / c[0]:.2f}x")
-if c and dd:
-    print(f"DuckDB (DISTINCT first) s / compactor s: {dd[0] / c[0]:.2f}x")
+    print(f"DuckDB GROUP BY s / compactor rollup-only s: {d[0] / c[0]:.2f}x")
+if cd and d:
+    print(f"DuckDB GROUP BY s / compactor (+ detailed table) s: {d[0] / cd[0]:.2f}x")
+if cd and dd:
+    print(f"DuckDB (DISTINCT first) s / compactor (+ detailed table, deduplicated) s: {dd[0] / cd[0]:.2f}x")
 
 # agreement: same groups, same counts and sums; distinct estimates within 2%. Where the two
 # estimates are further apart, the exact distinct count (DuckDB's count(DISTINCT), over the raw

@@ -19,342 +19,29 @@
 //!   paths included.
 //!
 //! Rollup tables are read with plain `parquet` from the live files of the current snapshot
-//! (`common::live_files`); sketches are decoded with the `datasketches` crate.
+//! (`common::rollup::read_rollup`); sketches are decoded with the `datasketches` crate.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use arrow::array::{Array, AsArray, RecordBatch, RecordBatchReader};
 use arrow::datatypes::DataType;
+use common::rollup::{
+    assert_groups, check_same_bytes, daily, groups, hourly, job_text, mixed_input, opt_fold,
+    oracle, rank_error, read_rollup, run, t0, tempdir, text, Acc, Aggregates, Cell, Dim, Ev,
+    FileColumns, Gen, Key, RRow, Rng, Rollup, Style, TableBytes, ACCURACY, ALL_DIMS, BR_QUANTILES,
+    DAY_US, DQ_QUANTILES, HOUR_US, MINUTE_US, MIN_QUANTILE_VALUES,
+};
 use common::Val;
 use datasketches::hash::value::raw_bytes;
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use datasketches::tdigest::TDigestMut;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
-// Generated events
-
-const MINUTE_US: i64 = 60_000_000;
-const HOUR_US: i64 = 60 * MINUTE_US;
-const DAY_US: i64 = 24 * HOUR_US;
-
-/// 2026-03-01T00:00:00Z in microseconds.
-fn t0() -> i64 {
-    chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc()
-        .timestamp_micros()
-}
-
-/// xorshift64*: a small seeded generator, so that failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// One of `choices`, by weight.
-    fn pick<T: Copy>(&mut self, choices: &[(T, u64)]) -> T {
-        let total: u64 = choices.iter().map(|c| c.1).sum();
-        let mut x = self.below(total);
-        for &(v, w) in choices {
-            if x < w {
-                return v;
-            }
-            x -= w;
-        }
-        unreachable!()
-    }
-}
-
-/// One generated event. Every event has a distinct `id`, so two events are never the same
-/// record; re-deliveries are byte-identical copies of an event's line.
-#[derive(Debug, Clone)]
-struct Ev {
-    id: u64,
-    ts_us: i64,
-    event: Option<&'static str>,
-    country: Option<&'static str>,
-    os: Option<&'static str>,
-    user: String,
-    item: i64,
-    bitrate: Option<i64>,
-    dur: Option<f64>,
-}
-
-impl Ev {
-    /// The JSON line (with its newline). Nulls are written in the several ways logs have them:
-    /// `null`, a missing field, a missing parent object.
-    fn line(&self) -> String {
-        let ts = chrono::DateTime::from_timestamp_micros(self.ts_us)
-            .unwrap()
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        let mut s = format!("{{\"id\":{},\"ts\":\"{ts}\"", self.id);
-        match self.event {
-            Some(e) => s += &format!(",\"event\":\"{e}\""),
-            None => s += ",\"event\":null",
-        }
-        if let Some(c) = self.country {
-            s += &format!(",\"country\":\"{c}\"");
-        }
-        match (self.os, self.id % 2) {
-            (Some(o), _) => {
-                s += &format!(
-                    ",\"device\":{{\"os\":\"{o}\",\"model\":\"m{}\"}}",
-                    self.id % 7
-                )
-            }
-            (None, 0) => s += ",\"device\":{\"os\":null,\"model\":\"m0\"}",
-            (None, _) => {}
-        }
-        s += &format!(",\"user_id\":\"u{}\",\"item\":{}", self.user, self.item);
-        match (self.bitrate, self.id % 2) {
-            (Some(b), _) => s += &format!(",\"playback\":{{\"bitrate_kbps\":{b}}}"),
-            (None, 0) => s += ",\"playback\":{\"bitrate_kbps\":null}",
-            (None, _) => {}
-        }
-        match self.dur {
-            // quarters: exact in binary, so sums do not depend on the order of addition
-            Some(x) => s += &format!(",\"dur\":{x:.2}"),
-            None => s += ",\"dur\":null",
-        }
-        s += "}\n";
-        s
-    }
-
-    fn user_key(&self) -> String {
-        format!("u{}", self.user)
-    }
-}
-
-/// Generates events with distinct ids.
-struct Gen {
-    rng: Rng,
-    next_id: u64,
-    /// Distinct user ids to draw from.
-    users: u64,
-    /// Distinct item ids to draw from.
-    items: u64,
-}
-
-impl Gen {
-    fn new(seed: u64, users: u64, items: u64) -> Gen {
-        Gen {
-            rng: Rng::new(seed),
-            next_id: seed.wrapping_mul(1_000_000_007) % 1_000_000,
-            users,
-            items,
-        }
-    }
-
-    /// An event with a timestamp (millisecond precision) in `[from, from + span)`.
-    fn ev(&mut self, from: i64, span: i64) -> Ev {
-        let r = &mut self.rng;
-        let id = self.next_id;
-        self.next_id += 1;
-        let ts_us = from + (r.below((span / 1000) as u64) as i64) * 1000;
-        let event = r.pick(&[
-            (Some("play"), 55),
-            (Some("pause"), 20),
-            (Some("seek"), 15),
-            (None, 10),
-        ]);
-        let country = r.pick(&[
-            (Some("US"), 50),
-            (Some("DE"), 20),
-            (Some("IN"), 15),
-            (Some("BR"), 10),
-            (None, 5),
-        ]);
-        let os = r.pick(&[
-            (Some("ios"), 45),
-            (Some("android"), 35),
-            (Some("web"), 15),
-            (None, 5),
-        ]);
-        let user = r.below(self.users).to_string();
-        let item = r.below(self.items) as i64;
-        let bitrate = if r.below(20) == 0 {
-            None
-        } else if r.below(10) == 0 {
-            // a heavy tail
-            Some(50_000 + r.below(200_000) as i64)
-        } else {
-            Some(100 + r.below(20_000) as i64)
-        };
-        let dur = if r.below(20) == 0 {
-            None
-        } else {
-            Some(r.below(4000) as f64 / 4.0)
-        };
-        Ev {
-            id,
-            ts_us,
-            event,
-            country,
-            os,
-            user,
-            item,
-            bitrate,
-            dur,
-        }
-    }
-
-    fn evs(&mut self, n: usize, from: i64, span: i64) -> Vec<Ev> {
-        (0..n).map(|_| self.ev(from, span)).collect()
-    }
-}
-
-fn text(evs: &[Ev]) -> String {
-    evs.iter().map(Ev::line).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rollup definitions and the oracle
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Dim {
-    Event,
-    Country,
-    Os,
-}
-
-impl Dim {
-    fn column(self) -> &'static str {
-        match self {
-            Dim::Event => "event",
-            Dim::Country => "country",
-            Dim::Os => "device.os",
-        }
-    }
-    fn of(self, e: &Ev) -> Option<&'static str> {
-        match self {
-            Dim::Event => e.event,
-            Dim::Country => e.country,
-            Dim::Os => e.os,
-        }
-    }
-}
-
-/// One `[[rollup]]` of a test job. Every rollup has the same aggregates ([`AGGREGATES`]).
-#[derive(Debug, Clone)]
-struct Rollup {
-    name: &'static str,
-    /// The job's `bucket` value.
-    bucket: &'static str,
-    /// The same in microseconds (buckets are aligned to the epoch).
-    bucket_us: i64,
-    dims: &'static [Dim],
-    /// `path = ...`, relative to the job's directory; `None`: the default `table_<name>`.
-    path: Option<&'static str>,
-    /// "rewrite" or "append"; `None`: not written (the default, rewrite).
-    merge: Option<&'static str>,
-}
-
-const ALL_DIMS: &[Dim] = &[Dim::Event, Dim::Country, Dim::Os];
-
-fn hourly(merge: Option<&'static str>) -> Rollup {
-    Rollup {
-        name: "hourly",
-        bucket: "hour",
-        bucket_us: HOUR_US,
-        dims: ALL_DIMS,
-        path: None,
-        merge,
-    }
-}
-
-/// Few, large groups: where the sketches' accuracy is measured.
-fn daily(merge: Option<&'static str>) -> Rollup {
-    Rollup {
-        name: "daily",
-        bucket: "day",
-        bucket_us: DAY_US,
-        dims: &[Dim::Event],
-        path: None,
-        merge,
-    }
-}
-
-const AGGREGATES: &str = r#"aggregates = [
-  { name = "events", fn = "count" },
-  { name = "br_sum", fn = "sum", column = "playback.bitrate_kbps" },
-  { name = "br_min", fn = "min", column = "playback.bitrate_kbps" },
-  { name = "br_max", fn = "max", column = "playback.bitrate_kbps" },
-  { name = "br_mean", fn = "mean", column = "playback.bitrate_kbps" },
-  { name = "dur_sum", fn = "sum", column = "dur" },
-  { name = "dur_min", fn = "min", column = "dur" },
-  { name = "dur_max", fn = "max", column = "dur" },
-  { name = "dur_mean", fn = "mean", column = "dur" },
-  { name = "users", fn = "count_distinct", column = "user_id" },
-  { name = "items", fn = "count_distinct", column = "item", precision = 16 },
-  { name = "br", fn = "quantiles", column = "playback.bitrate_kbps" },
-  { name = "dq", fn = "quantiles", column = "dur", quantiles = [0.1, 0.5, 0.999], accuracy = 0.01 },
-]
-"#;
-
-/// The quantiles of `br` (the default) and of `dq`, with their column suffixes.
-const BR_QUANTILES: &[(f64, &str)] = &[(0.5, "p50"), (0.95, "p95"), (0.99, "p99")];
-const DQ_QUANTILES: &[(f64, &str)] = &[(0.1, "p10"), (0.5, "p50"), (0.999, "p99_9")];
-/// The configured accuracy (normalized rank error) of both quantiles aggregates.
-const ACCURACY: f64 = 0.01;
-/// Groups with fewer values are not held to `ACCURACY` (the bound is asymptotic).
-const MIN_QUANTILE_VALUES: usize = 500;
-
-impl Rollup {
-    fn toml(&self) -> String {
-        let dims: Vec<&str> = self.dims.iter().map(|d| d.column()).collect();
-        let mut s = format!(
-            "\n[[rollup]]\nname = {}\ntime = \"ts\"\nbucket = {}\ndimensions = {}\n",
-            common::toml_str(self.name),
-            common::toml_str(self.bucket),
-            common::toml_list(&dims)
-        );
-        if let Some(p) = self.path {
-            s += &format!("path = {}\n", common::toml_str(p));
-        }
-        if let Some(m) = self.merge {
-            s += &format!("merge = {}\n", common::toml_str(m));
-        }
-        s + AGGREGATES
-    }
-
-    /// The rollup table's directory for a job in `dir` whose table is `table`.
-    fn dir(&self, dir: &Path) -> PathBuf {
-        match self.path {
-            Some(p) => dir.join(p),
-            None => dir.join(format!("table_{}", self.name)),
-        }
-    }
-
-    fn key(&self, e: &Ev) -> Key {
-        (
-            e.ts_us.div_euclid(self.bucket_us) * self.bucket_us,
-            self.dims
-                .iter()
-                .map(|d| d.of(e).map(str::to_string))
-                .collect(),
-        )
-    }
-}
+// The rollup tables' columns
 
 /// The kind of value a rollup column holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -366,7 +53,8 @@ enum Kind {
     Bin,
 }
 
-/// The rollup's columns, in order (without the `dt` partition column).
+/// The columns of a rollup with [`Aggregates::All`], in order (without the `dt` partition
+/// column).
 fn expected_columns(r: &Rollup) -> Vec<(String, Kind)> {
     let mut v = vec![("ts".to_string(), Kind::Ts)];
     for d in r.dims {
@@ -414,33 +102,6 @@ fn kind_of(t: &DataType) -> Option<Kind> {
     }
 }
 
-/// A group: bucket start (µs) and the dimension values (`None`: null), ordered as the rows of
-/// a rollup are (nulls first, strings bytewise).
-type Key = (i64, Vec<Option<String>>);
-
-/// The exact aggregates of one group.
-#[derive(Debug, Default)]
-struct Acc {
-    count: i64,
-    br: Vec<i64>,
-    dur: Vec<f64>,
-    users: BTreeSet<String>,
-    items: BTreeSet<i64>,
-}
-
-fn oracle(evs: &[Ev], r: &Rollup) -> BTreeMap<Key, Acc> {
-    let mut m: BTreeMap<Key, Acc> = BTreeMap::new();
-    for e in evs {
-        let a = m.entry(r.key(e)).or_default();
-        a.count += 1;
-        a.br.extend(e.bitrate);
-        a.dur.extend(e.dur);
-        a.users.insert(e.user_key());
-        a.items.insert(e.item);
-    }
-    m
-}
-
 /// The UTC day (`YYYY-MM-DD`) of a timestamp.
 fn day(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
@@ -451,137 +112,9 @@ fn day(us: i64) -> String {
 
 /// The `dt` partitions the rows of `evs` fall into.
 fn days_of(evs: &[Ev], r: &Rollup) -> BTreeSet<String> {
-    evs.iter().map(|e| day(r.key(e).0)).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading a rollup table
-
-#[derive(Debug, Clone)]
-enum Cell {
-    V(Val),
-    B(Vec<u8>),
-}
-
-#[derive(Debug)]
-struct RRow {
-    /// The `dt` partition value (from the file's path).
-    dt: Option<String>,
-    file: PathBuf,
-    cells: BTreeMap<String, Cell>,
-}
-
-impl RRow {
-    fn val(&self, name: &str) -> &Val {
-        match self.cells.get(name) {
-            Some(Cell::V(v)) => v,
-            other => panic!("column {name}: {other:?} in {}", self.file.display()),
-        }
-    }
-    fn int(&self, name: &str) -> Option<i64> {
-        match self.val(name) {
-            Val::Null => None,
-            Val::Int(i) => Some(*i),
-            v => panic!("{name} is {v:?}"),
-        }
-    }
-    fn float(&self, name: &str) -> Option<f64> {
-        match self.val(name) {
-            Val::Null => None,
-            Val::Float(f) => Some(*f),
-            v => panic!("{name} is {v:?}"),
-        }
-    }
-    fn bytes(&self, name: &str) -> Option<&[u8]> {
-        match self.cells.get(name) {
-            Some(Cell::B(b)) => Some(b),
-            Some(Cell::V(Val::Null)) => None,
-            other => panic!("column {name}: {other:?}"),
-        }
-    }
-    fn key(&self, r: &Rollup) -> Key {
-        let t = match self.val("ts") {
-            Val::Ts(t) => *t,
-            v => panic!("ts is {v:?}"),
-        };
-        let dims = r
-            .dims
-            .iter()
-            .map(|d| match self.val(d.column()) {
-                Val::Null => None,
-                Val::Str(s) => Some(s.clone()),
-                v => panic!("{} is {v:?}", d.column()),
-            })
-            .collect();
-        (t, dims)
-    }
-}
-
-struct RollupRead {
-    columns: Vec<(String, DataType)>,
-    rows: Vec<RRow>,
-}
-
-fn read_rollup(dir: &Path) -> RollupRead {
-    assert!(
-        dir.join("_delta_log").is_dir(),
-        "{} is not a table",
-        dir.display()
-    );
-    let files = common::live_files(dir);
-    let mut columns: Option<Vec<(String, DataType)>> = None;
-    let mut rows = Vec::new();
-    for f in &files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&f.path).unwrap())
-            .unwrap_or_else(|e| panic!("reading {}: {e}", f.path.display()))
-            .build()
-            .unwrap();
-        let cols: Vec<(String, DataType)> = reader
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().clone()))
-            .collect();
-        match &columns {
-            None => columns = Some(cols.clone()),
-            Some(c) => {
-                let names = |v: &[(String, DataType)]| -> Vec<String> {
-                    v.iter().map(|c| c.0.clone()).collect()
-                };
-                assert_eq!(names(c), names(&cols), "{}", f.path.display());
-            }
-        }
-        let dt = f
-            .partitions
-            .iter()
-            .find(|(k, _)| k == "dt")
-            .map(|(_, v)| v.clone());
-        for batch in reader {
-            let batch: RecordBatch = batch.unwrap();
-            for i in 0..batch.num_rows() {
-                let mut cells = BTreeMap::new();
-                for (c, (name, _)) in batch.columns().iter().zip(&cols) {
-                    let cell = match c.data_type() {
-                        _ if c.is_null(i) => Cell::V(Val::Null),
-                        DataType::Binary => Cell::B(c.as_binary::<i32>().value(i).to_vec()),
-                        DataType::LargeBinary => Cell::B(c.as_binary::<i64>().value(i).to_vec()),
-                        DataType::BinaryView => Cell::B(c.as_binary_view().value(i).to_vec()),
-                        _ => Cell::V(common::val_at(c.as_ref(), i)),
-                    };
-                    cells.insert(name.clone(), cell);
-                }
-                rows.push(RRow {
-                    dt: dt.clone(),
-                    file: f.path.clone(),
-                    cells,
-                });
-            }
-        }
-    }
-    RollupRead {
-        columns: columns.unwrap_or_default(),
-        rows,
-    }
+    evs.iter()
+        .map(|e| day(r.key(e).0.expect("an event with a time")))
+        .collect()
 }
 
 /// Live files of a table per `dt` partition.
@@ -609,21 +142,6 @@ enum Layout {
     Once,
     /// A group may have a row in several segments ("append" mode): the test merges them.
     Segments,
-}
-
-/// Normalized rank distance of `x` from `q` in `sorted`: 0 when `q` lies in `x`'s true rank
-/// interval `[#(v < x), #(v <= x)] / n`.
-fn rank_error(sorted: &[f64], x: f64, q: f64) -> f64 {
-    let n = sorted.len() as f64;
-    let lo = sorted.partition_point(|v| *v < x) as f64 / n;
-    let hi = sorted.partition_point(|v| *v <= x) as f64 / n;
-    if q < lo {
-        lo - q
-    } else if q > hi {
-        q - hi
-    } else {
-        0.0
-    }
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
@@ -744,26 +262,6 @@ struct State {
     dq: Option<TDigestMut>,
 }
 
-fn opt_add<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
-fn opt_fold<T: PartialOrd + Copy>(
-    a: Option<T>,
-    b: Option<T>,
-    keep_b: fn(&T, &T) -> bool,
-) -> Option<T> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(if keep_b(&x, &y) { y } else { x }),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
 fn hll(row: &RRow, name: &str, lg_k: u8) -> HllSketch {
     let b = row
         .bytes(&format!("{name}_hll"))
@@ -818,14 +316,14 @@ fn merge_rows(rows: &[&RRow]) -> State {
     };
     for row in rows {
         s.count += row.int("events").expect("events is null");
-        s.br_sum = opt_add(s.br_sum, row.int("br_sum"));
-        s.br_min = opt_fold(s.br_min, row.int("br_min"), |a, b| b < a);
-        s.br_max = opt_fold(s.br_max, row.int("br_max"), |a, b| b > a);
+        s.br_sum = opt_fold(s.br_sum, row.int("br_sum"), |x, y| x + y);
+        s.br_min = opt_fold(s.br_min, row.int("br_min"), i64::min);
+        s.br_max = opt_fold(s.br_max, row.int("br_max"), i64::max);
         s.br_mean_sum += row.float("br_mean_sum").unwrap_or(0.0);
         s.br_mean_count += row.int("br_mean_count").unwrap_or(0);
-        s.dur_sum = opt_add(s.dur_sum, row.float("dur_sum"));
-        s.dur_min = opt_fold(s.dur_min, row.float("dur_min"), |a, b| b < a);
-        s.dur_max = opt_fold(s.dur_max, row.float("dur_max"), |a, b| b > a);
+        s.dur_sum = opt_fold(s.dur_sum, row.float("dur_sum"), |x, y| x + y);
+        s.dur_min = opt_fold(s.dur_min, row.float("dur_min"), f64::min);
+        s.dur_max = opt_fold(s.dur_max, row.float("dur_max"), f64::max);
         s.dur_mean_sum += row.float("dur_mean_sum").unwrap_or(0.0);
         s.dur_mean_count += row.int("dur_mean_count").unwrap_or(0);
         let u = hll(row, "users", 14);
@@ -957,7 +455,7 @@ fn check_group(what: &str, mut s: State, a: &Acc, row: Option<&RRow>) {
 /// the number of rows.
 fn check_rollup(dir: &Path, r: &Rollup, evs: &[Ev], layout: Layout) -> usize {
     let table = r.dir(dir);
-    let read = read_rollup(&table);
+    let read = read_rollup(&table, FileColumns::Same);
     let what = format!("rollup {} ({})", r.name, table.display());
     assert!(!read.rows.is_empty(), "{what} is empty");
 
@@ -981,7 +479,10 @@ fn check_rollup(dir: &Path, r: &Rollup, evs: &[Ev], layout: Layout) -> usize {
     let mut prev: Option<(PathBuf, Key)> = None;
     for row in &read.rows {
         let key = row.key(r);
-        let want_dt = day(key.0);
+        let t = key
+            .0
+            .unwrap_or_else(|| panic!("ts is null in {}", row.file.display()));
+        let want_dt = day(t);
         assert_eq!(
             row.dt.as_deref(),
             Some(want_dt.as_str()),
@@ -1005,20 +506,8 @@ fn check_rollup(dir: &Path, r: &Rollup, evs: &[Ev], layout: Layout) -> usize {
 
     // groups
     let oracle = oracle(evs, r);
-    let mut groups: BTreeMap<Key, Vec<&RRow>> = BTreeMap::new();
-    for row in &read.rows {
-        groups.entry(row.key(r)).or_default().push(row);
-    }
-    let missing: Vec<&Key> = oracle.keys().filter(|k| !groups.contains_key(k)).collect();
-    let extra: Vec<&Key> = groups.keys().filter(|k| !oracle.contains_key(k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{what}: {} groups, want {}; missing {:?}; unexpected {:?}",
-        groups.len(),
-        oracle.len(),
-        &missing[..missing.len().min(5)],
-        &extra[..extra.len().min(5)]
-    );
+    let groups = groups(&read.rows, r);
+    assert_groups(&what, &groups, &oracle);
     for (key, rows) in &groups {
         let g = format!("{what} group {key:?}");
         if layout == Layout::Once {
@@ -1034,37 +523,10 @@ fn check_rollup(dir: &Path, r: &Rollup, evs: &[Ev], layout: Layout) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Jobs and runs
 
-fn job_text(inputs: &[&str], rollups: &[Rollup], extra: &str) -> String {
-    let mut s = common::job_text(inputs, "json", "table", &["ts"], extra);
-    for r in rollups {
-        s += &r.toml();
-    }
-    s
-}
-
-/// Runs `compactor run JOB --report F --no-progress ARGS...`.
-fn run(job: &Path, args: &[&str]) -> (Output, Option<Value>) {
-    let report = job.with_extension("report.json");
-    let _ = std::fs::remove_file(&report);
-    let mut a = vec![
-        "run",
-        job.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-        "--no-progress",
-    ];
-    a.extend_from_slice(args);
-    let out = common::cli(&a, &[]);
-    let rep = std::fs::read(&report)
-        .ok()
-        .map(|b| serde_json::from_slice(&b).unwrap());
-    (out, rep)
-}
-
 /// A run that must succeed: checks the report's accounting, that every rollup committed and
 /// counted exactly the run's rows. Returns the report.
 fn run_ok(job: &Path, threads: usize) -> Value {
-    let (out, rep) = run(job, &["--threads", &threads.to_string()]);
+    let (out, rep) = run(job, &["--threads", &threads.to_string()], &[]);
     assert!(out.status.success(), "run failed: {}", common::stderr(&out));
     let rep = rep.expect("the run wrote its report");
     let n = |k: &str| {
@@ -1151,13 +613,6 @@ fn verify(table: &Path) {
     );
 }
 
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let p = t.path().to_path_buf();
-    std::fs::create_dir(p.join("in")).unwrap();
-    (t, p)
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. One run
 
@@ -1167,7 +622,7 @@ fn tempdir() -> (tempfile::TempDir, PathBuf) {
 fn one_run_matches_the_oracle() {
     let (_t, d) = tempdir();
     // 2.5 days, 3000 users and 50,000 items: the daily groups have thousands of distinct values
-    let mut g = Gen::new(1, 3000, 50_000);
+    let mut g = Gen::new(Style::Plain, 1, 3000, 50_000);
     let evs = g.evs(30_000, t0(), 5 * DAY_US / 2);
     std::fs::write(d.join("in/a.jsonl"), text(&evs)).unwrap();
     let by2h = Rollup {
@@ -1177,6 +632,7 @@ fn one_run_matches_the_oracle() {
         dims: &[Dim::Country],
         path: Some("custom/by2h"),
         merge: None,
+        aggregates: Aggregates::All,
     };
     let rollups = [hourly(None), daily(None), by2h];
     let job = common::write_job(&d, "job.toml", &job_text(&["in"], &rollups, ""));
@@ -1210,7 +666,7 @@ fn one_run_matches_the_oracle() {
 #[test]
 fn incremental_runs_rewrite_only_the_affected_partitions() {
     let (_t, d) = tempdir();
-    let mut g = Gen::new(2, 2500, 20_000);
+    let mut g = Gen::new(Style::Plain, 2, 2500, 20_000);
     let day0 = t0();
     let (d0, d1, d2) = (day0, day0 + DAY_US, day0 + 2 * DAY_US);
     // run 0 touches all three days; later runs only days that already exist
@@ -1268,7 +724,7 @@ fn incremental_runs_rewrite_only_the_affected_partitions() {
         }
     }
     // a run with no new input changes nothing
-    let (out, rep) = run(&job, &["--threads", "2"]);
+    let (out, rep) = run(&job, &["--threads", "2"], &[]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(
         rep.as_ref().map(|r| r["committed"].clone()),
@@ -1287,7 +743,7 @@ fn incremental_runs_rewrite_only_the_affected_partitions() {
 #[test]
 fn appended_segments_merge_in_compaction() {
     let (_t, d) = tempdir();
-    let mut g = Gen::new(3, 2500, 20_000);
+    let mut g = Gen::new(Style::Plain, 3, 2500, 20_000);
     let rollups = [hourly(Some("append")), daily(Some("append"))];
     let job = common::write_job(&d, "job.toml", &job_text(&["in"], &rollups, ""));
     let mut all: Vec<Ev> = Vec::new();
@@ -1310,7 +766,7 @@ fn appended_segments_merge_in_compaction() {
     }
     for r in &rollups {
         let table = r.dir(&d);
-        let rows_before = read_rollup(&table).rows.len();
+        let rows_before = read_rollup(&table, FileColumns::Same).rows.len();
         compact(&table);
         let rows = check_rollup(&d, r, &all, Layout::Once);
         assert!(
@@ -1337,26 +793,15 @@ fn appended_segments_merge_in_compaction() {
 // ---------------------------------------------------------------------------------------------
 // 4. Dedup before aggregation
 
-/// Lines of `evs`, with `repeats` byte-identical re-deliveries of random earlier lines mixed in.
-fn with_repeats(rng: &mut Rng, evs: &[Ev], repeats: usize) -> String {
-    let mut lines: Vec<String> = evs.iter().map(Ev::line).collect();
-    for _ in 0..repeats {
-        let at = 1 + rng.below(lines.len() as u64) as usize;
-        let of = rng.below(at as u64) as usize;
-        let l = lines[of].clone();
-        lines.insert(at, l);
-    }
-    lines.concat()
-}
-
 #[test]
 fn duplicates_are_dropped_before_aggregation() {
     for scope in ["run", "table"] {
         let (_t, d) = tempdir();
-        let mut g = Gen::new(4, 800, 5000);
+        let mut g = Gen::new(Style::Plain, 4, 800, 5000);
         let mut rng = Rng::new(44);
         let a = g.evs(3000, t0(), 2 * DAY_US);
-        std::fs::write(d.join("in/a.jsonl"), with_repeats(&mut rng, &a, 1500)).unwrap();
+        // with 1500 byte-identical re-deliveries of random earlier lines mixed in
+        std::fs::write(d.join("in/a.jsonl"), mixed_input(&mut rng, &a, 1500, 0).0).unwrap();
         let rollups = [hourly(None), daily(None)];
         let extra = format!("\n[dedup]\nmode = \"exact\"\nscope = \"{scope}\"\n");
         let job = common::write_job(&d, "job.toml", &job_text(&["in"], &rollups, &extra));
@@ -1415,7 +860,7 @@ fn duplicates_are_dropped_before_aggregation() {
 #[test]
 fn rejected_lines_are_not_counted() {
     let (_t, d) = tempdir();
-    let mut g = Gen::new(5, 500, 3000);
+    let mut g = Gen::new(Style::Plain, 5, 500, 3000);
     let mut rng = Rng::new(55);
     let evs = g.evs(2000, t0(), 2 * DAY_US);
     let bad = [
@@ -1456,23 +901,9 @@ fn rejected_lines_are_not_counted() {
 // ---------------------------------------------------------------------------------------------
 // 6. Determinism
 
-/// The partition values and bytes of each live file of a table.
-type TableBytes = Vec<(Vec<(String, String)>, Vec<u8>)>;
-
-/// The bytes of every live file of a table, sorted by partition (file names hold run ids, so
-/// only the contents are compared).
-fn table_bytes(dir: &Path) -> TableBytes {
-    let mut v: Vec<_> = common::live_files(dir)
-        .into_iter()
-        .map(|f| (f.partitions.clone(), std::fs::read(&f.path).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn rollup_bytes_do_not_depend_on_threads_or_spilling() {
-    let mut g = Gen::new(6, 1000, 5000);
+    let mut g = Gen::new(Style::Plain, 6, 1000, 5000);
     let files = [
         g.evs(4000, t0(), 3 * DAY_US),
         g.evs(3000, t0() + DAY_US, DAY_US),
@@ -1498,26 +929,11 @@ fn rollup_bytes_do_not_depend_on_threads_or_spilling() {
         let job = common::write_job(&d, "job.toml", &job_text(&["in"], &rollups, ""));
         for (k, evs) in files.iter().enumerate() {
             std::fs::write(d.join(format!("in/{k}.jsonl")), text(evs)).unwrap();
-            let (out, rep) = run(&job, args);
+            let (out, rep) = run(&job, args, &[]);
             assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
             assert_eq!(rep.unwrap()["rollups"][0]["committed"], true);
         }
-        let bytes: Vec<_> = rollups.iter().map(|r| table_bytes(&r.dir(&d))).collect();
-        assert!(bytes.iter().all(|b| !b.is_empty()));
-        match &reference {
-            None => reference = Some(bytes),
-            Some(want) => {
-                for (i, r) in rollups.iter().enumerate() {
-                    assert!(
-                        bytes[i] == want[i],
-                        "{}: the rollup's files differ with {args:?} ({} files, {} before)",
-                        r.name,
-                        bytes[i].len(),
-                        want[i].len()
-                    );
-                }
-            }
-        }
+        check_same_bytes(&mut reference, &rollups, &d, &format!("{args:?}"), "before");
         dirs.push(t);
     }
     let all: Vec<Ev> = files.concat();
@@ -1532,7 +948,7 @@ fn rollup_bytes_do_not_depend_on_threads_or_spilling() {
 #[test]
 fn bad_rollups_are_usage_errors_that_write_nothing() {
     let (_t, d) = tempdir();
-    let mut g = Gen::new(7, 100, 100);
+    let mut g = Gen::new(Style::Plain, 7, 100, 100);
     std::fs::write(d.join("in/a.jsonl"), text(&g.evs(200, t0(), DAY_US))).unwrap();
     let good = hourly(None).toml();
     // (what, the rollup tables, words the message must hold, checked before reading data)
@@ -1601,7 +1017,7 @@ fn bad_rollups_are_usage_errors_that_write_nothing() {
         std::fs::create_dir(&sub).unwrap();
         let text = common::job_text(&["../in"], "json", "table", &["ts"], "") + &rollups;
         let job = common::write_job(&sub, "job.toml", &text);
-        let (out, rep) = run(&job, &["--threads", "1"]);
+        let (out, rep) = run(&job, &["--threads", "1"], &[]);
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(
@@ -1639,7 +1055,7 @@ fn bad_rollups_are_usage_errors_that_write_nothing() {
 #[test]
 fn colliding_rollup_paths_are_usage_errors_that_write_nothing() {
     let (_t, d) = tempdir();
-    let mut g = Gen::new(9, 100, 100);
+    let mut g = Gen::new(Style::Plain, 9, 100, 100);
     std::fs::write(d.join("in/a.jsonl"), text(&g.evs(200, t0(), DAY_US))).unwrap();
     let same_as_table = Rollup {
         path: Some("table"),
@@ -1657,7 +1073,7 @@ fn colliding_rollup_paths_are_usage_errors_that_write_nothing() {
         let sub = d.join(what.replace(' ', "_").replace([',', '.', '='], ""));
         std::fs::create_dir(&sub).unwrap();
         let job = common::write_job(&sub, "job.toml", &job_text(&["../in"], &rollups, ""));
-        let (out, _) = run(&job, &["--threads", "1"]);
+        let (out, _) = run(&job, &["--threads", "1"], &[]);
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -1680,7 +1096,7 @@ fn colliding_rollup_paths_are_usage_errors_that_write_nothing() {
 #[test]
 fn concurrent_runs_and_compactions_count_every_run_once() {
     let (_t, d) = tempdir();
-    let mut g = Gen::new(8, 300, 1000);
+    let mut g = Gen::new(Style::Plain, 8, 300, 1000);
     // the same day, so that both runs touch the same groups and partitions
     let a = g.evs(1500, t0(), DAY_US);
     let b = g.evs(1500, t0(), DAY_US);
@@ -1766,7 +1182,7 @@ proptest! {
         bucket in 0..BUCKETS.len(),
     ) {
         let (_t, d) = tempdir();
-        let mut g = Gen::new(seed, 50, 200);
+        let mut g = Gen::new(Style::Plain, seed, 50, 200);
         let evs = g.evs(n, t0(), 5 * DAY_US / 2);
         let mut cuts: Vec<usize> = cuts.iter().map(|c| (c * n as f64) as usize).collect();
         cuts.push(n);
@@ -1778,6 +1194,7 @@ proptest! {
             dims: ALL_DIMS,
             path: Some("r"),
             merge: Some(if append { "append" } else { "rewrite" }),
+            aggregates: Aggregates::All,
         };
         let job = common::write_job(&d, "job.toml", &job_text(&["in"], std::slice::from_ref(&r), ""));
         let mut from = 0;

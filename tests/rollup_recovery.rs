@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
+use common::rollup::{assert_no_uncommitted, staged_dirs};
 
 /// Sum of the Int64 column `col` over the live files of the table at `dir` (0 if none).
 fn column_sum(dir: &Path, col: &str) -> i64 {
@@ -51,22 +52,6 @@ fn table_rows(dir: &Path) -> i64 {
                 .unwrap()
         })
         .sum()
-}
-
-fn staged_dirs(table: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(table.join("_compactor/rollups"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default()
-}
-
-/// Every Parquet file under the rollup table was added by some commit (rewritten ones stay
-/// for time travel until vacuum; a crashed writer's are removed by the next).
-fn assert_no_uncommitted(dir: &Path) {
-    let root = dir.canonicalize().unwrap();
-    let added = compactor::table::log_files(&root).unwrap().added;
-    for p in common::parquet_files_under(&root) {
-        assert!(added.contains(&p), "{} was never committed", p.display());
-    }
 }
 
 fn write_input(dir: &Path, name: &str, seed: u64, lines: u64) {

@@ -567,15 +567,7 @@ fn compact_group(
     let stats = sorter.stats();
     let mut sorted = sorter.finish(&sort_schema)?;
 
-    let sorted_idx: Vec<usize> = key
-        .iter()
-        .filter_map(|n| {
-            unified
-                .fields()
-                .iter()
-                .position(|f| f.name().eq_ignore_ascii_case(n))
-        })
-        .collect();
+    let sorted_idx = crate::run::column_positions(&unified, &key);
     let small = rep.rows_in <= layout::SMALL_SEGMENT_ROWS;
     let file_schema = if output.tighten_types {
         layout::file_schema(&unified, &profile, &uuid_columns, small)
@@ -588,17 +580,7 @@ fn compact_group(
     let max_rows = ((opts.target_size as f64 / per_row.max(1.0)) as usize)
         .clamp(1, output.max_segment_rows.max(1));
     let layout_opts = run::layout_options(output, sorted_idx, rep.rows_in.min(max_rows as u64));
-    let table_fields: Vec<Arc<Field>> = unified
-        .fields()
-        .iter()
-        .map(|f| {
-            if uuid_columns.contains(f.name()) {
-                Arc::new(f.as_ref().clone().with_data_type(DataType::Binary))
-            } else {
-                f.clone()
-            }
-        })
-        .collect();
+    let table_fields = run::table_fields(&unified, &uuid_columns);
     let id = format!("{}-compact", run::new_run_id());
     let mut write =
         table.begin_rewrite(&Arc::new(Schema::new(table_fields)), part_name.as_deref())?;

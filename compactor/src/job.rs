@@ -132,7 +132,15 @@ pub struct OutputConfig {
     /// `[output.partition]`: optional Hive-style partitioning by day or hour.
     #[serde(default)]
     pub partition: Option<PartitionConfig>,
+    /// Write the detailed rows (default [`DEFAULT_DETAILED`]). `false`: only the `[[rollup]]`
+    /// tables are written; the table at `path` then holds no rows, only the ledger of consumed
+    /// inputs that makes runs exactly-once (see `rollup.rs`, "Rollup-only runs").
+    #[serde(default = "default_detailed")]
+    pub detailed: bool,
 }
+
+/// `[output] detailed`: whether a run writes the detailed rows by default.
+pub const DEFAULT_DETAILED: bool = true;
 
 /// `[output.partition]`
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +309,10 @@ impl Default for LimitsConfig {
 fn default_zstd_level() -> i32 {
     DEFAULT_ZSTD_LEVEL
 }
+fn default_detailed() -> bool {
+    DEFAULT_DETAILED
+}
+
 fn default_true() -> bool {
     true
 }
@@ -424,6 +436,19 @@ impl Job {
     fn validate(&self) -> Result<()> {
         if self.input.paths.is_empty() {
             bail!("[input] paths is empty");
+        }
+        if !self.output.detailed {
+            if self.rollup.is_empty() {
+                bail!(
+                    "[output] detailed = false writes only rollups, but the job has no [[rollup]]"
+                );
+            }
+            if self.output.partition.is_some() {
+                bail!("[output.partition] partitions the detailed rows, which detailed = false does not write");
+            }
+            if self.dedup.scope != DedupScope::Run {
+                bail!("[dedup] scope = \"partition\" or \"table\" looks for duplicates among the table's rows, which detailed = false does not write; use scope = \"run\"");
+            }
         }
         if !(1..=22).contains(&self.output.zstd_level) {
             bail!(

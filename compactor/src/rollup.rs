@@ -42,6 +42,17 @@
 //! ```
 //! `compactor compact` on a rollup table merges the segments of each partition the same way
 //! ([`compact_rollup`]): sketches union, counts add.
+//!
+//! # Rollup-only runs
+//! With `[output] detailed = false` a run writes no detailed rows, so it reads and keeps only
+//! what its rollups need: the parse is projected onto [`input_columns`] (JSON skips the other
+//! fields' values, still checking that the line is JSON). Without dedup the parsed chunks go
+//! straight into the aggregations, in input order (no sort at all); with dedup they are sorted
+//! and deduplicated first, as for a detailed run (`mode = "keys"` parses the keys too, `exact`
+//! parses whole rows). The table at `[output] path` still commits, with no files: its commit
+//! carries the ledger of consumed inputs and the run id ([`crate::table::RUN_ID_METRIC`]), and
+//! is the point of no return of step 3; recovery (step 4) looks for the run id in its log
+//! instead of a first segment.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -467,6 +478,96 @@ fn day_of(ts: &ArrayRef) -> Result<ArrayRef> {
     Ok(crate::run::partition_values(&micros, Granularity::Day))
 }
 
+/// The columns the rollups read: time columns, dimensions and aggregated columns, each once,
+/// in order of first use.
+pub fn input_columns(rollups: &[RollupConfig]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rollups {
+        let cols = std::iter::once(&r.time)
+            .chain(&r.dimensions)
+            .chain(r.aggregates.iter().filter_map(|a| a.column.as_ref()));
+        for c in cols {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
+                out.push(c.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The aggregations of a rollup-only run without dedup, which pushes each parsed chunk as it
+/// comes: their input schema is fixed when the first chunk with rows comes, by `working` (the
+/// table's columns and that chunk's: the table's spelling of a name wins). A column it lacks
+/// or holds only nulls in is a string, the time columns a timestamp.
+pub(crate) fn start_streamed(
+    rollups: &[RollupConfig],
+    working: &Schema,
+    spill: &Arc<SpillManager>,
+    memory: &Arc<MemoryPool>,
+) -> Result<(SchemaRef, RunRollups)> {
+    let fields: Vec<Field> = input_columns(rollups)
+        .into_iter()
+        .map(|c| {
+            let found = working
+                .fields()
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(&c))
+                .map(|f| (f.name().clone(), f.data_type().clone()));
+            let time = rollups.iter().any(|r| r.time.eq_ignore_ascii_case(&c));
+            let (name, t) = match found {
+                Some((n, t)) if t != DataType::Null => (n, t),
+                Some((n, _)) => (n, DataType::Utf8),
+                None => (c, DataType::Utf8),
+            };
+            let t = if time && t == DataType::Utf8 {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            } else {
+                t
+            };
+            Field::new(name, t, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let r = RunRollups::new(rollups, &schema, spill, memory)?
+        .context("internal error: a rollup-only job without rollups")?;
+    Ok((schema, r))
+}
+
+/// `batch` brought to the schema of [`start_streamed`]: columns matched case-insensitively,
+/// missing or all-null ones filled with nulls, ints widened to floats where the first chunk had
+/// floats. Any other type change fails the run (nothing is committed): a cast would turn the
+/// values it cannot convert into nulls, silently.
+pub(crate) fn conform_streamed(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| -> Result<ArrayRef> {
+            let Some((_, found)) = batch
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .find(|(_, g)| g.name().eq_ignore_ascii_case(f.name()))
+                .map(|(i, g)| (g.clone(), batch.column(i).clone()))
+            else {
+                return Ok(arrow_array::new_null_array(f.data_type(), batch.num_rows()));
+            };
+            match (found.data_type(), f.data_type()) {
+                (a, b) if a == b => Ok(found),
+                (DataType::Null, t) => Ok(arrow_array::new_null_array(t, batch.num_rows())),
+                (DataType::Int64, DataType::Float64) => {
+                    Ok(arrow_cast::cast(&found, f.data_type())?)
+                }
+                (a, b) => Err(anyhow::Error::new(JobError(format!(
+                    "column {:?} is {a} in a later chunk but {b} in the first one; a rollup-only run types its columns from its first chunk: pin the type in [schema] (nothing was committed)",
+                    f.name()
+                )))),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 /// A run's rollup aggregations (step 1 of the module docs).
 pub struct RunRollups {
     items: Vec<(Plan, HashAggregate)>,
@@ -568,7 +669,8 @@ impl RunRollups {
 struct Manifest {
     v: u32,
     run_id: String,
-    /// The run's detailed segments: the first tells whether its commit landed.
+    /// The run's detailed segments: the first tells whether its commit landed. Empty for a
+    /// rollup-only run, whose commit names its run id instead.
     segments: Vec<PathBuf>,
     rollups: Vec<StagedRollup>,
 }
@@ -712,7 +814,7 @@ pub fn recover(
         let landed = match &manifest {
             Some(m) => match m.segments.first() {
                 Some(s) => crate::table::committed_in(table_root, s)?.is_some(),
-                None => false,
+                None => crate::table::committed_run(table_root, &m.run_id)?.is_some(),
             },
             // died while staging: the detailed commit comes after the manifest
             None => false,

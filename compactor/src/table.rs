@@ -45,6 +45,9 @@ use url::Url;
 
 /// Domain-metadata domain holding the ledger of consumed inputs.
 pub const LEDGER_DOMAIN: &str = "compactor.inputs";
+/// The `commitInfo.operationMetrics` key holding the id of the run that made a commit: how a
+/// run without segments of its own (a rollup-only run) tells that its commit landed.
+pub const RUN_ID_METRIC: &str = "compactorRunId";
 /// `engineInfo` written into each commit.
 pub const ENGINE_INFO: &str = concat!("compactor/", env!("CARGO_PKG_VERSION"));
 
@@ -347,6 +350,7 @@ impl Table {
             domains: Vec::new(),
             attempts: 0,
             blind,
+            run_id: None,
         };
         w.txn = Some(w.build_txn()?);
         Ok(w)
@@ -484,6 +488,8 @@ pub struct Write<'a> {
     attempts: u32,
     /// A blind append (`begin`): no removes, so the kernel may commit it as one.
     blind: bool,
+    /// The run committing, when its metrics carry [`RUN_ID_METRIC`].
+    run_id: Option<String>,
 }
 
 /// A segment file written into the table directory, ready to be staged.
@@ -809,6 +815,7 @@ impl Write<'_> {
         rebase: &dyn Fn(&Ledger, u64) -> Result<Option<Ledger>>,
         metrics: BTreeMap<String, String>,
     ) -> Result<Committed> {
+        self.run_id = metrics.get(RUN_ID_METRIC).cloned();
         let engine = &self.table.engine;
         let mut conflicts = 0u32;
         loop {
@@ -889,13 +896,47 @@ impl Write<'_> {
 }
 
 impl Write<'_> {
-    /// The version whose commit added this write's first segment, if one did.
+    /// The version whose commit added this write's first segment (or, without segments,
+    /// whose commit names this write's run), if one did.
     fn landed(&self) -> Result<Option<u64>> {
-        let Some(first) = self.staged.first() else {
-            return Ok(None);
-        };
-        committed_in(&self.table.root, &first.path)
+        match (self.staged.first(), &self.run_id) {
+            (Some(first), _) => committed_in(&self.table.root, &first.path),
+            (None, Some(id)) => committed_run(&self.table.root, id),
+            (None, None) => Ok(None),
+        }
     }
+}
+
+/// The version of the commit whose metrics name the run `run_id` ([`RUN_ID_METRIC`]), if any.
+pub fn committed_run(root: &Path, run_id: &str) -> Result<Option<u64>> {
+    let Ok(entries) = std::fs::read_dir(root.join("_delta_log")) else {
+        return Ok(None);
+    };
+    for e in entries {
+        let p = e?.path();
+        let Some(v) = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&p)?;
+        if !text.contains(run_id) {
+            continue;
+        }
+        for line in text.lines().filter(|l| l.contains(run_id)) {
+            let a: serde_json::Value = serde_json::from_str(line)?;
+            let named = a
+                .pointer(&format!("/commitInfo/operationMetrics/{RUN_ID_METRIC}"))
+                .and_then(|x| x.as_str());
+            if named == Some(run_id) {
+                return Ok(Some(v));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The version of the commit that added `file` (absolute path), if any commit did.

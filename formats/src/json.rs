@@ -15,17 +15,103 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::builder::RowsBuilder;
+use crate::jsonscan::Scan;
 use crate::LineParser;
 
-/// The JSON-lines parser. Keeps only a reusable path buffer between lines.
+/// The JSON-lines parser. Keeps only reusable path buffers between lines.
 pub struct JsonParser {
     max_depth: usize,
     path: String,
+    project: Option<Arc<Projection>>,
+}
+
+/// The columns a projected parse keeps (see [`crate::ParseOptions::project`]), as a tree of
+/// folded key segments (the builder's folding: invalid name characters become `_`, ASCII case
+/// ignored): `device.os` is the child `os` of the child `device` of the root. A line's keys are
+/// matched against the children of the node of the object they are in, so keys that are not
+/// wanted cost a length compare or two and build no path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projection {
+    root: Node,
+    /// The first wanted column as given: a line with none of the wanted fields still makes a
+    /// row, of nulls, by pushing it as null.
+    first: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Node {
+    /// This path is a wanted column.
+    leaf: bool,
+    /// Wanted paths below it, by folded segment.
+    children: Vec<(Box<[u8]>, Node)>,
+}
+
+impl Node {
+    fn child(&self, segment: &[u8]) -> Option<&Node> {
+        self.children
+            .iter()
+            .find(|(k, _)| {
+                k.len() == segment.len() && k.iter().zip(segment).all(|(a, b)| *a == fold(*b))
+            })
+            .map(|(_, n)| n)
+    }
+
+    /// The node of `key` (which may hold dots: `{"a.b": 1}` is column `a.b` too).
+    fn find(&self, key: &[u8]) -> Option<&Node> {
+        if memchr::memchr(b'.', key).is_none() {
+            return self.child(key);
+        }
+        key.split(|b| *b == b'.')
+            .try_fold(self, |n, segment| n.child(segment))
+    }
+}
+
+impl Projection {
+    /// The projection onto `columns` (flattened names such as `device.os`).
+    pub fn new<S: AsRef<str>>(columns: impl IntoIterator<Item = S>) -> Self {
+        let mut p = Projection::default();
+        for c in columns {
+            let c = c.as_ref();
+            if p.first.is_empty() {
+                p.first = c.to_string();
+            }
+            let mut node = &mut p.root;
+            for segment in c.as_bytes().split(|b| *b == b'.') {
+                let folded: Box<[u8]> = segment.iter().map(|b| fold(*b)).collect();
+                let i = match node.children.iter().position(|(k, _)| *k == folded) {
+                    Some(i) => i,
+                    None => {
+                        node.children.push((folded, Node::default()));
+                        node.children.len() - 1
+                    }
+                };
+                node = &mut node.children[i].1;
+            }
+            node.leaf = true;
+        }
+        p
+    }
+
+    /// Whether the projection keeps `column`.
+    pub fn keeps(&self, column: &str) -> bool {
+        self.root.find(column.as_bytes()).is_some_and(|n| n.leaf)
+    }
+}
+
+/// One byte of a name, folded the way the builder matches column names.
+#[inline]
+fn fold(b: u8) -> u8 {
+    if crate::schema::INVALID_NAME_CHARS.contains(&char::from(b)) {
+        b'_'
+    } else {
+        b.to_ascii_lowercase()
+    }
 }
 
 impl JsonParser {
@@ -34,7 +120,77 @@ impl JsonParser {
         JsonParser {
             max_depth,
             path: String::new(),
+            project: None,
         }
+    }
+
+    /// A parser that keeps only the fields of `project` (all of them if `None`): the values of
+    /// the others are skipped, checked to be JSON but not parsed.
+    pub fn with_projection(mut self, project: Option<Arc<Projection>>) -> Self {
+        self.project = project;
+        self
+    }
+
+    /// The projected parse of the object at `s.pos` (`depth`: 1 for the line's object), whose
+    /// wanted fields are `node`'s children. A wanted leaf is parsed as the full parse would
+    /// (an object value is flattened whole), a wanted prefix is descended into when it holds an
+    /// object, and every other value is skipped by [`Scan::skip_value`]. Returns whether the
+    /// object had any field.
+    fn projected(
+        &mut self,
+        s: &mut Scan<'_>,
+        line: &str,
+        base: usize,
+        depth: usize,
+        rows: &mut RowsBuilder,
+        node: &Node,
+    ) -> Result<bool, String> {
+        if depth > self.max_depth {
+            return Err(format!(
+                "objects nest deeper than max_depth ({})",
+                self.max_depth
+            ));
+        }
+        let prefix_len = self.path.len();
+        let fields = s.object(|s, (ks, ke, escaped)| {
+            let key: Cow<'_, str> = if escaped {
+                Cow::Owned(
+                    serde_json::from_str(&line[ks - 1..=ke])
+                        .map_err(|e| format!("invalid JSON string: {e}"))?,
+                )
+            } else {
+                Cow::Borrowed(&line[ks..ke])
+            };
+            let Some(wanted) = node.find(key.as_bytes()) else {
+                return s.skip_value(depth).map(drop);
+            };
+            self.path.truncate(prefix_len);
+            if depth > 1 {
+                self.path.push('.');
+            }
+            self.path.push_str(&key);
+            if wanted.leaf {
+                let start = s.pos;
+                s.skip_value(depth)?;
+                let v = &line[start..s.pos];
+                let off = base + start;
+                if !v.starts_with('{') {
+                    push_leaf(&self.path, v, off, rows)
+                } else if v[1..v.len() - 1].trim().is_empty() {
+                    rows.push_raw_str(&self.path, off, v.len());
+                    Ok(())
+                } else {
+                    self.object(v, line, base, depth + 1, rows)
+                }
+            } else if s.peek() == Some(b'{') {
+                self.projected(s, line, base, depth + 1, rows, wanted)
+                    .map(drop)
+            } else {
+                s.skip_value(depth).map(drop)
+            }
+        })?;
+        self.path.truncate(prefix_len);
+        Ok(fields)
     }
 
     fn object(
@@ -81,21 +237,7 @@ impl JsonParser {
                         self.object(v, line, base, depth + 1, rows)?;
                     }
                 }
-                b'[' => rows.push_raw_str(&self.path, off, v.len()),
-                b'"' => {
-                    let inner = &v[1..v.len() - 1];
-                    if inner.contains('\\') {
-                        let s: String = serde_json::from_str(v)
-                            .map_err(|e| format!("invalid JSON string: {e}"))?;
-                        rows.push_owned_str(&self.path, &s);
-                    } else {
-                        rows.push_str(&self.path, inner, off + 1);
-                    }
-                }
-                b't' => rows.push_bool(&self.path, true, off, 4),
-                b'f' => rows.push_bool(&self.path, false, off, 5),
-                b'n' => rows.push_null(&self.path),
-                _ => rows.push_number(&self.path, v, off),
+                _ => push_leaf(&self.path, v, off, rows)?,
             }
         }
         self.path.truncate(prefix_len);
@@ -112,8 +254,40 @@ impl LineParser for JsonParser {
     ) -> Result<(), String> {
         let text = crate::utf8(line)?;
         self.path.clear();
-        self.object(text, text, base, 1, rows)
+        let Some(project) = self.project.clone() else {
+            return self.object(text, text, base, 1, rows);
+        };
+        let mut s = Scan::new(text.as_bytes());
+        let fields = self.projected(&mut s, text, base, 1, rows, &project.root)?;
+        s.end()?;
+        if fields && rows.pending_fields() == 0 {
+            // a record, just not one with any wanted field: a row of nulls
+            rows.push_null(&project.first);
+        }
+        Ok(())
     }
+}
+
+/// A JSON leaf (or array) value `v`, at chunk offset `off`, as the cell of column `path`.
+fn push_leaf(path: &str, v: &str, off: usize, rows: &mut RowsBuilder) -> Result<(), String> {
+    match v.as_bytes()[0] {
+        b'[' => rows.push_raw_str(path, off, v.len()),
+        b'"' => {
+            let inner = &v[1..v.len() - 1];
+            if inner.contains('\\') {
+                let s: String =
+                    serde_json::from_str(v).map_err(|e| format!("invalid JSON string: {e}"))?;
+                rows.push_owned_str(path, &s);
+            } else {
+                rows.push_str(path, inner, off + 1);
+            }
+        }
+        b't' => rows.push_bool(path, true, off, 4),
+        b'f' => rows.push_bool(path, false, off, 5),
+        b'n' => rows.push_null(path),
+        _ => rows.push_number(path, v, off),
+    }
+    Ok(())
 }
 
 /// Whether two keys of one object name the same column: the builder's folding (invalid name
@@ -369,5 +543,126 @@ mod tests {
             &[42, 3]
         );
         assert_eq!(p.batch.column(1).as_string::<i32>().value(0), "7");
+    }
+
+    fn projected(cols: &[&str], text: &str) -> crate::ParsedChunk {
+        let mut opts = ParseOptions::new(Format::Json);
+        opts.project = Some(std::sync::Arc::new(super::Projection::new(cols)));
+        parse_all(&opts, text.as_bytes()).unwrap()
+    }
+
+    /// Column `name` of `b` as display strings (`None`: absent or null).
+    fn column_text(b: &arrow_array::RecordBatch, name: &str) -> Vec<Option<String>> {
+        use arrow_array::Array;
+        let opts = arrow_cast::display::FormatOptions::default();
+        match b.schema().index_of(name) {
+            Err(_) => vec![None; b.num_rows()],
+            Ok(i) => {
+                let mut c = b.column(i).clone();
+                if let DataType::Timestamp(u, Some(_)) = c.data_type() {
+                    // (displaying a named time zone needs chrono-tz)
+                    c = arrow_cast::cast(&c, &DataType::Timestamp(*u, None)).unwrap();
+                }
+                let f = arrow_cast::display::ArrayFormatter::try_new(c.as_ref(), &opts).unwrap();
+                let nulls = c.logical_nulls();
+                (0..c.len())
+                    .map(|r| {
+                        let valid = nulls.as_ref().is_none_or(|n| n.is_valid(r));
+                        valid.then(|| f.value(r).to_string())
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn projection_keeps_the_wanted_fields_and_rejects_what_is_not_json() {
+        let text = "{\"a\":1,\"b\":{\"c\":\"x\",\"d\":[1,{\"z\":2}]},\"skip\":{\"deep\":[\"\\u00e9\",null]}}\n\
+                    {\"B\":{\"C\":\"y\"},\"other\":true}\n\
+                    {\"a\":2,\"skip\":[1,]}\n\
+                    {\"a\":3,\"skip\":\"unterminated}\n\
+                    {\"nothing\":\"wanted\"}\n\
+                    {}\n\
+                    {\"a\":4} trailing\n\
+                    {\"a\":5,\"b\":{\"c\":{\"e\":1}}}";
+        let p = projected(&["a", "b.c"], text);
+        assert_eq!(
+            p.rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [3, 4, 6, 7],
+            "{:?}",
+            p.rejects
+        );
+        let b = &p.batch;
+        assert_eq!(b.num_rows(), 4);
+        let a = column_text(b, "a");
+        assert_eq!(a, [Some("1".into()), None, None, Some("5".into())]);
+        let c = column_text(b, "b.c");
+        assert_eq!(c, [Some("x".into()), Some("y".into()), None, None]);
+        // an object value of a wanted column flattens whole, as in the full parse
+        assert_eq!(column_text(b, "b.c.e")[3].as_deref(), Some("1"));
+        assert!(b.schema().index_of("skip").is_err());
+        assert!(b.schema().index_of("other").is_err());
+    }
+
+    use proptest::prelude::*;
+
+    fn json_value(depth: u32) -> BoxedStrategy<String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            (-1000i64..1000).prop_map(|i| i.to_string()),
+            (-1e6f64..1e6).prop_map(|f| format!("{f:.2}")),
+            "[ -~é]{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("\"2026-01-02T03:04:05Z\"".to_string()),
+            Just("[1, {\"x\": 2}]".to_string()),
+        ];
+        if depth == 0 {
+            return leaf.boxed();
+        }
+        prop_oneof![
+            3 => leaf,
+            1 => prop::collection::btree_map("[a-d]", json_value(depth - 1), 0..4).prop_map(|m| {
+                let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                format!("{{{}}}", body.join(", "))
+            }),
+        ]
+        .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// On random lines (valid ones and ones with a byte broken), the projected parse keeps
+        /// exactly the full parse's rows and rejects, and its columns equal the full parse's.
+        #[test]
+        fn projection_agrees_with_the_full_parse(
+            lines in prop::collection::vec(
+                (prop::collection::btree_map("[a-d]", json_value(2), 1..5), any::<prop::sample::Index>(), 0..6u8),
+                1..30,
+            ),
+            wanted in prop::collection::btree_set(prop::sample::select(vec!["a", "b", "c.a", "c.b", "d.d.a", "a.b"]), 1..4),
+        ) {
+            let text: Vec<String> = lines
+                .iter()
+                .map(|(m, at, edit)| {
+                    let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                    let mut l = format!("{{{}}}", body.join(", ")).into_bytes();
+                    if *edit == 0 {
+                        let i = at.index(l.len());
+                        l[i] = b'"'; // usually breaks the line
+                    }
+                    String::from_utf8_lossy(&l).into_owned()
+                })
+                .collect();
+            let text = text.join("\n");
+            let full = parse(&text);
+            let wanted: Vec<&str> = wanted.into_iter().collect();
+            let proj = projected(&wanted, &text);
+            let lines_of = |p: &crate::ParsedChunk| p.rejects.iter().map(|r| r.line).collect::<Vec<_>>();
+            prop_assert_eq!(lines_of(&proj), lines_of(&full), "{}", text);
+            for w in &wanted {
+                prop_assert_eq!(column_text(&proj.batch, w), column_text(&full.batch, w), "{} {}", w, text);
+            }
+        }
     }
 }

@@ -37,6 +37,7 @@ pub mod error;
 pub mod framing;
 pub mod grok;
 pub mod json;
+pub mod jsonscan;
 pub mod logfmt;
 pub mod schema;
 pub mod syslog;
@@ -199,6 +200,11 @@ pub struct ParseOptions {
     /// with, for timestamp layouts the fast paths do not know. A value that does not match
     /// stays a string (or rejects its line if the column's type is forced).
     pub timestamp_formats: BTreeMap<String, String>,
+    /// Only these columns are needed (`None`: all). JSON then parses just the wanted fields
+    /// and skips the values of the others: it still rejects a line that is not JSON, but checks
+    /// limits, duplicate names and reserved names only on the fields it keeps. Other formats
+    /// parse whole lines; the caller drops the columns it does not need.
+    pub project: Option<Arc<json::Projection>>,
     /// What [`ParseOptions::prepare`] and [`ParseOptions::for_file`] worked out.
     pub prepared: Prepared,
 }
@@ -370,7 +376,9 @@ fn parser_for(opts: &ParseOptions) -> Result<Box<dyn LineParser>> {
         }
     };
     Ok(match opts.format() {
-        Format::Json => Box::new(json::JsonParser::new(opts.limits.max_depth)),
+        Format::Json => Box::new(
+            json::JsonParser::new(opts.limits.max_depth).with_projection(opts.project.clone()),
+        ),
         Format::Combined => Box::new(access::AccessParser::new(true, &opts.extra_columns)),
         Format::Common => Box::new(access::AccessParser::new(false, &opts.extra_columns)),
         Format::Syslog => Box::new(syslog::SyslogParser::new(opts)),

@@ -17,6 +17,8 @@ use compactor::run::{RunOptions, RunReport};
 use compactor::table::Table;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+pub mod rollup;
+
 /// The full `compactor` command line, built in the root package.
 pub const CLI: &str = env!("CARGO_BIN_EXE_compactor-test-cli");
 
