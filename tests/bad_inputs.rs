@@ -293,6 +293,27 @@ fn every_target_replays_its_seeds() {
         let data = &bytes[..];
         match target.as_str() {
             "parse_json" => check(&name, data, Format::Json),
+            "parse_json_projected" => {
+                // the fuzz target's projection; every line the full parse accepts is kept
+                let mut opts = ParseOptions::new(Format::Json);
+                let wanted = ["a", "b.c", "ts"];
+                opts.project = Some(std::sync::Arc::new(
+                    compactor_formats::json::Projection::new(wanted),
+                ));
+                check_opts(&name, data, &opts);
+                let full = parse_chunk(&ParseOptions::new(Format::Json), data, 1).unwrap();
+                let projected = parse_chunk(&opts, data, 1).unwrap();
+                let lines = |p: &compactor_formats::ParsedChunk| -> Vec<u64> {
+                    p.rejects.iter().map(|r| r.line).collect()
+                };
+                let full_rejects = lines(&full);
+                for l in lines(&projected) {
+                    assert!(
+                        full_rejects.contains(&l),
+                        "{name}: line {l} rejected only when projected"
+                    );
+                }
+            }
             "parse_access" => {
                 check(&name, data, Format::Combined);
                 check(&name, data, Format::Common);
@@ -322,6 +343,7 @@ fn every_target_replays_its_seeds() {
     }
     for t in [
         "parse_json",
+        "parse_json_projected",
         "parse_access",
         "parse_chunk_lines",
         "parse_syslog",
