@@ -1,6 +1,7 @@
 //! Rollups are exactly once across crashes: a run killed at each rollup fail point (and at the
 //! detailed commit's) leaves the rollup tables so that, after the next run, every row of the
-//! detailed table is counted once in each rollup: never lost, never twice.
+//! detailed table is counted once in each rollup: never lost, never twice. A held rollup lock
+//! makes a run give up after a bounded wait, and the next run applies what it staged.
 
 mod common;
 
@@ -191,4 +192,45 @@ fn a_changed_definition_is_refused_before_the_commit() {
         common::stderr(&out)
     );
     assert_eq!(common::table_version(&d.join("table")), version);
+}
+
+/// A rollup table whose lock another process holds makes a run give up after the wait (exit
+/// 5, the detailed rows committed, the states left staged), not hang; the next run applies the
+/// states once the lock is free, so every row is still counted once.
+#[test]
+fn a_held_rollup_lock_times_out_and_the_next_run_applies_the_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    let job = job(d, "rewrite");
+    let table = d.join("table");
+    let rollup = d.join("table_hourly");
+    write_input(&d.join("in"), "a.jsonl", 1, 1000);
+    let (out, _) = common::cli_run(&job, 2, &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    // a stuck writer holds the rollup table's lock
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(rollup.join("_compactor").join("rollup.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    write_input(&d.join("in"), "b.jsonl", 2, 1000);
+    let started = std::time::Instant::now();
+    let (out, _) = common::cli_run(&job, 2, &[("COMPACTOR_ROLLUP_LOCK_WAIT_MS", "300")]);
+    assert_eq!(out.status.code(), Some(5), "{}", common::stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(
+        common::stderr(&out).contains("rollup table"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert!(column_sum(&rollup, "events") < table_rows(&table));
+    assert_eq!(staged_dirs(&table).len(), 1);
+    // freed: the next run applies the staged states, once
+    drop(lock);
+    let (out, _) = common::cli_run(&job, 2, &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(column_sum(&rollup, "events"), table_rows(&table));
+    assert!(staged_dirs(&table).is_empty());
+    assert_no_uncommitted(&rollup);
 }

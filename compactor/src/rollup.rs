@@ -58,7 +58,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use arrow_array::cast::AsArray;
@@ -86,6 +86,11 @@ pub const ROLLUP_DOMAIN: &str = "compactor.rollup";
 pub const STAGED_DIR: &str = "_compactor/rollups";
 /// Name of a rollup table's partition column (UTC day of the bucket start).
 pub const PARTITION_COLUMN: &str = "dt";
+/// How long a writer waits for a rollup table's `_compactor/rollup.lock` before it gives up
+/// (exit 5): a stuck holder must not block every run for ever. What the writer could not apply
+/// stays staged, and the next run applies it. `COMPACTOR_ROLLUP_LOCK_WAIT_MS` overrides it
+/// (tests).
+pub const DEFAULT_ROLLUP_LOCK_WAIT: Duration = Duration::from_secs(600);
 /// Default bound on the normalized rank error of quantiles.
 pub const DEFAULT_ACCURACY: f64 = 0.01;
 /// Rows per row group of rollup segments.
@@ -878,6 +883,35 @@ struct Outcome {
     note: Option<String>,
 }
 
+/// Takes `lock` (the rollup table `root`'s), waiting at most [`DEFAULT_ROLLUP_LOCK_WAIT`].
+fn lock_waiting(lock: &File, root: &Path) -> Result<()> {
+    let wait = std::env::var("COMPACTOR_ROLLUP_LOCK_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(DEFAULT_ROLLUP_LOCK_WAIT, Duration::from_millis);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                bail!(crate::run::Locked(format!(
+                    "another writer has held the rollup table {} for more than {:.1} s",
+                    root.display(),
+                    wait.as_secs_f64()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", root.display()))
+            }
+        }
+    }
+}
+
 /// Merges `new` state rows (with the run id that made them) into the rollup table at `root`,
 /// or, with `new = None`, merges the table's segments per partition (compaction). Holds the
 /// table's `rollup.lock` throughout.
@@ -898,8 +932,7 @@ fn merge_into_table(
         .truncate(false)
         .write(true)
         .open(root.join("_compactor").join("rollup.lock"))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", root.display()))?;
+    lock_waiting(&lock, root)?;
     let mut table = Table::open(root)?;
     let removed = crate::run::cleanup_crashed(&mut table)?;
     if removed > 0 {

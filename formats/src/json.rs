@@ -53,22 +53,24 @@ struct Node {
 }
 
 impl Node {
-    fn child(&self, segment: &[u8]) -> Option<&Node> {
-        self.children
-            .iter()
-            .find(|(k, _)| {
-                k.len() == segment.len() && k.iter().zip(segment).all(|(a, b)| *a == fold(*b))
-            })
-            .map(|(_, n)| n)
-    }
-
-    /// The node of `key` (which may hold dots: `{"a.b": 1}` is column `a.b` too).
+    /// The node of `key` (which may hold dots: `{"a.b": 1}` is column `a.b` too): a child
+    /// whose segment is the whole key, or, for a key that goes on with a dot after a child's
+    /// segment, the rest of the key under that child. No scan of the key for dots: a key that
+    /// matches no child's segment costs a length compare per child.
     fn find(&self, key: &[u8]) -> Option<&Node> {
-        if memchr::memchr(b'.', key).is_none() {
-            return self.child(key);
+        let folded_eq = |k: &[u8], s: &[u8]| k.iter().zip(s).all(|(a, b)| *a == fold(*b));
+        for (k, n) in &self.children {
+            if key.len() == k.len() {
+                if folded_eq(k, key) {
+                    return Some(n);
+                }
+            } else if key.len() > k.len() && key[k.len()] == b'.' && folded_eq(k, key) {
+                if let Some(found) = n.find(&key[k.len() + 1..]) {
+                    return Some(found);
+                }
+            }
         }
-        key.split(|b| *b == b'.')
-            .try_fold(self, |n, segment| n.child(segment))
+        None
     }
 }
 
@@ -602,6 +604,17 @@ mod tests {
         assert_eq!(column_text(b, "b.c.e")[3].as_deref(), Some("1"));
         assert!(b.schema().index_of("skip").is_err());
         assert!(b.schema().index_of("other").is_err());
+    }
+
+    #[test]
+    fn projection_matches_dotted_keys_and_folded_names() {
+        let text = "{\"b.c\":\"dotted\"}\n{\"B\":{\"C.D\":1}}\n{\"x y\":2,\"b.\":3,\"b\":{\"\":4}}";
+        let p = projected(&["b.c", "b.c.d", "x_y"], text);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(column_text(&p.batch, "b.c")[0].as_deref(), Some("dotted"));
+        assert_eq!(column_text(&p.batch, "B.C.D")[1].as_deref(), Some("1"));
+        assert_eq!(column_text(&p.batch, "x_y")[2].as_deref(), Some("2"));
+        assert_eq!(p.batch.num_columns(), 3, "{:?}", p.batch.schema());
     }
 
     use proptest::prelude::*;

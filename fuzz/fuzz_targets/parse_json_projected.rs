@@ -17,7 +17,12 @@ use libfuzzer_sys::fuzz_target;
 
 /// Column `name` of row `row`, typed as text (`None`: absent or null).
 fn cell(b: &RecordBatch, name: &str, row: usize) -> Option<(DataType, String)> {
-    let i = b.schema().index_of(name).ok()?;
+    // (names match case-insensitively: the first spelling a parse saw names its column)
+    let i = b
+        .schema()
+        .fields()
+        .iter()
+        .position(|f| f.name().eq_ignore_ascii_case(name))?;
     let c = b.column(i);
     if c.data_type() == &DataType::Null || c.is_null(row) {
         return None;
