@@ -12,6 +12,16 @@
 //!
 //! Parsing uses `serde_json` with borrowed [`RawValue`]s, so each value's verbatim text span is
 //! known without copying, and strings without escapes are never copied before Arrow.
+//!
+//! # Projection
+//! With [`crate::ParseOptions::project`] (rollup-only runs) only the wanted columns are parsed:
+//! the line is walked by [`crate::jsonscan`], each key is matched against a [`Projection`]
+//! tree, a wanted leaf goes through the same value code as the full parse (`push_leaf`),
+//! and every other value is skipped, checked to be JSON but not parsed.
+//! ```text
+//!   {"ts":"…","event_id":"…","device":{"os":"tv","model":"…"},"tags":[…]}
+//!    ^wanted   ^skipped              ^descend ^wanted ^skipped   ^skipped
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -98,11 +108,6 @@ impl Projection {
             node.leaf = true;
         }
         p
-    }
-
-    /// Whether the projection keeps `column`.
-    pub fn keeps(&self, column: &str) -> bool {
-        self.root.find(column.as_bytes()).is_some_and(|n| n.leaf)
     }
 }
 
