@@ -8,6 +8,10 @@
 //! [`RowsBuilder::finish`] with the column's final type. Each value is parsed once; strings are
 //! copied once, into the Arrow buffer.
 //!
+//! A field's column is found by name when the row is committed (by its position in the last
+//! row first, then by a map), unless the parser pushed it to a [`Target::Slot`]: a field it
+//! already told apart, whose column is then known after the first row.
+//!
 //! ```text
 //!  parser ──push_*──▶ pending row ──commit_row──▶ column cells ──finish──▶ Arrow arrays
 //!                         │ (duplicate field? forced type? too many columns?)
@@ -31,6 +35,19 @@ use arrow_schema::{DataType, Field, Schema};
 use crate::error::{FormatError, Result};
 use crate::schema::{sanitize_name, ColumnType};
 use crate::{ts, ParseOptions};
+
+/// [`RowsBuilder::pending_name`], borrowing only what it reads.
+fn pending_name<'a>(
+    names: &'a str,
+    columns: &'a [Column],
+    slots: &[Option<usize>],
+    p: &Pending,
+) -> &'a str {
+    match slots.get(p.slot as usize).copied().flatten() {
+        Some(i) if p.name.0 == p.name.1 => &columns[i].name,
+        _ => &names[p.name.0..p.name.1],
+    }
+}
 
 /// What a value looked like in the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +103,37 @@ struct Column {
 }
 
 struct Pending {
+    /// The field's name in `names`; empty for a slot whose column is known.
     name: (usize, usize),
+    /// The slot pushed to ([`Target::Slot`]), or [`NO_SLOT`].
+    slot: u32,
     cell: Cell,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// Where a pushed value goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The field of this name: its column is looked up by name when the row is committed.
+    Name(&'a str),
+    /// A field the parser has already told apart (a projected column, see
+    /// [`crate::json::Projection`]): slot `n`, whose column the builder remembers after its
+    /// first row. The name is only read until then (it names a new column) and must fold to
+    /// the same name every time.
+    Slot(u32, &'a str),
+}
+
+impl<'a> From<&'a str> for Target<'a> {
+    fn from(name: &'a str) -> Self {
+        Target::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for Target<'a> {
+    fn from(name: &'a String) -> Self {
+        Target::Name(name)
+    }
 }
 
 /// Accumulates rows for one chunk. See the module docs.
@@ -115,8 +161,9 @@ pub struct RowsBuilder {
     by_pos: Vec<(Box<str>, usize)>,
     /// Scratch for [`Self::commit_row`]: the open row's fields, resolved.
     resolved: Vec<(Option<usize>, Cell, Found)>,
-    /// Rows the chunk is expected to hold at most (its line count), see
-    /// [`Self::with_rows_hint`].
+    /// Per [`Target::Slot`]: its column, once a row with it was committed.
+    slots: Vec<Option<usize>>,
+    /// Rows the chunk is expected to hold (an estimate), see [`Self::with_rows_hint`].
     rows_hint: usize,
 }
 
@@ -129,6 +176,8 @@ enum Found {
     Exact,
     /// By its folded name (a new spelling), or not found (a new column).
     Folded,
+    /// By its slot ([`Target::Slot`]).
+    Slot,
 }
 
 impl RowsBuilder {
@@ -163,6 +212,7 @@ impl RowsBuilder {
             attempt: 0,
             by_pos: Vec::new(),
             resolved: Vec::new(),
+            slots: Vec::new(),
             rows_hint: 0,
         }
     }
@@ -172,6 +222,12 @@ impl RowsBuilder {
     pub fn with_rows_hint(mut self, rows: usize) -> Self {
         self.rows_hint = rows;
         self
+    }
+
+    /// [`Self::with_rows_hint`] for a builder already in use: a column that becomes dense
+    /// later reserves for `rows`.
+    pub fn set_rows_hint(&mut self, rows: usize) {
+        self.rows_hint = rows;
     }
 
     /// Rows committed so far.
@@ -198,13 +254,28 @@ impl RowsBuilder {
         self.arena.truncate(self.arena_mark);
     }
 
-    fn push(&mut self, name: &str, cell: Cell) {
+    fn push<'n>(&mut self, to: impl Into<Target<'n>>, cell: Cell) {
+        let (name, slot) = match to.into() {
+            Target::Name(name) => (name, NO_SLOT),
+            Target::Slot(slot, _) if self.slot_column(slot).is_some() => ("", slot),
+            Target::Slot(slot, name) => (name, slot),
+        };
         let start = self.names.len();
         self.names.push_str(name);
         self.pending.push(Pending {
             name: (start, self.names.len()),
+            slot,
             cell,
         });
+    }
+
+    fn slot_column(&self, slot: u32) -> Option<usize> {
+        self.slots.get(slot as usize).copied().flatten()
+    }
+
+    /// The name of a pending field (for a slot with a known column: the column's name).
+    fn pending_name(&self, p: &Pending) -> &str {
+        pending_name(&self.names, &self.columns, &self.slots, p)
     }
 
     fn span(off: usize, len: usize) -> Cell {
@@ -218,12 +289,18 @@ impl RowsBuilder {
     }
 
     /// A null value.
-    pub fn push_null(&mut self, name: &str) {
+    pub fn push_null<'n>(&mut self, name: impl Into<Target<'n>>) {
         self.push(name, Cell::NULL);
     }
 
     /// A boolean whose text is `chunk[off..off + len]`.
-    pub fn push_bool(&mut self, name: &str, value: bool, off: usize, len: usize) {
+    pub fn push_bool<'n>(
+        &mut self,
+        name: impl Into<Target<'n>>,
+        value: bool,
+        off: usize,
+        len: usize,
+    ) {
         self.push(
             name,
             Cell {
@@ -235,7 +312,13 @@ impl RowsBuilder {
     }
 
     /// An integer whose text is `chunk[off..off + len]`.
-    pub fn push_int(&mut self, name: &str, value: i64, off: usize, len: usize) {
+    pub fn push_int<'n>(
+        &mut self,
+        name: impl Into<Target<'n>>,
+        value: i64,
+        off: usize,
+        len: usize,
+    ) {
         self.push(
             name,
             Cell {
@@ -247,7 +330,13 @@ impl RowsBuilder {
     }
 
     /// A float whose text is `chunk[off..off + len]` (a declared float: `1` stays a float).
-    pub fn push_float(&mut self, name: &str, value: f64, off: usize, len: usize) {
+    pub fn push_float<'n>(
+        &mut self,
+        name: impl Into<Target<'n>>,
+        value: f64,
+        off: usize,
+        len: usize,
+    ) {
         self.push(
             name,
             Cell {
@@ -259,7 +348,13 @@ impl RowsBuilder {
     }
 
     /// A timestamp (microseconds, UTC) whose text is `chunk[off..off + len]`.
-    pub fn push_ts(&mut self, name: &str, micros: i64, off: usize, len: usize) {
+    pub fn push_ts<'n>(
+        &mut self,
+        name: impl Into<Target<'n>>,
+        micros: i64,
+        off: usize,
+        len: usize,
+    ) {
         self.push(
             name,
             Cell {
@@ -272,17 +367,17 @@ impl RowsBuilder {
 
     /// A number in its source text `text` (at `chunk[off..]`): int if it fits i64, float if
     /// finite, otherwise kept as a string so that nothing is lost.
-    pub fn push_number(&mut self, name: &str, text: &str, off: usize) {
+    pub fn push_number<'n>(&mut self, name: impl Into<Target<'n>>, text: &str, off: usize) {
         self.push(name, classify_number(text, off));
     }
 
     /// Verbatim text from the chunk, kept as a string (arrays, for instance).
-    pub fn push_raw_str(&mut self, name: &str, off: usize, len: usize) {
+    pub fn push_raw_str<'n>(&mut self, name: impl Into<Target<'n>>, off: usize, len: usize) {
         self.push(name, Self::span(off, len));
     }
 
     /// A string from the chunk, recognised as a timestamp when it looks like one.
-    pub fn push_str(&mut self, name: &str, text: &str, off: usize) {
+    pub fn push_str<'n>(&mut self, name: impl Into<Target<'n>>, text: &str, off: usize) {
         let mut cell = Self::span(off, text.len());
         if let Some(micros) = looks_like_ts(text.as_bytes())
             .then(|| ts::parse_iso(text.as_bytes()))
@@ -295,7 +390,7 @@ impl RowsBuilder {
     }
 
     /// A string not in the chunk (an unescaped JSON string): copied to the arena.
-    pub fn push_owned_str(&mut self, name: &str, text: &str) {
+    pub fn push_owned_str<'n>(&mut self, name: impl Into<Target<'n>>, text: &str) {
         let off = self.arena.len();
         self.arena.extend_from_slice(text.as_bytes());
         let mut cell = Cell {
@@ -353,17 +448,22 @@ impl RowsBuilder {
         resolved.clear();
         let mut new_names: Vec<String> = Vec::new();
         for (k, p) in self.pending.iter().enumerate() {
-            let name = &self.names[p.name.0..p.name.1];
-            let (idx, known) = self.lookup(k, name);
+            // (the name is only read off a slot's column for an error)
+            let name = || self.pending_name(p);
+            let (idx, known) = match self.slot_column(p.slot) {
+                Some(i) => (Some(i), Found::Slot),
+                None => self.lookup(k, name()),
+            };
             let forced = match idx {
                 Some(i) => {
                     if marks[i] == stamp {
-                        return Err(format!("duplicate field {name:?}"));
+                        return Err(format!("duplicate field {:?}", name()));
                     }
                     marks[i] = stamp;
                     self.columns[i].forced
                 }
                 None => {
+                    let name = name();
                     let folded = sanitize_name(name).to_ascii_lowercase();
                     if self.reserved.contains(&folded) {
                         return Err(format!("field {name:?} uses a reserved column name"));
@@ -378,7 +478,7 @@ impl RowsBuilder {
             };
             let cell = match forced {
                 Some(t) => convert(p.cell, t, self.text(chunk, &p.cell))
-                    .map_err(|why| format!("field {name:?}: {why}"))?,
+                    .map_err(|why| format!("field {:?}: {why}", name()))?,
                 None => p.cell,
             };
             resolved.push((idx, cell, known));
@@ -414,7 +514,9 @@ impl RowsBuilder {
         }
         // Phase 2: append.
         let mut unknown = Vec::new();
-        let all_by_position = resolved.iter().all(|r| r.2 == Found::ByPosition)
+        let all_by_position = resolved
+            .iter()
+            .all(|r| matches!(r.2, Found::ByPosition | Found::Slot))
             && self.by_pos.len() == resolved.len();
         for (k, &(idx, cell, known)) in resolved.iter().enumerate() {
             if known == Found::Folded {
@@ -423,8 +525,7 @@ impl RowsBuilder {
             let i = match idx {
                 Some(i) => i,
                 None => {
-                    let p = &self.pending[k];
-                    let raw = &self.names[p.name.0..p.name.1];
+                    let raw = self.pending_name(&self.pending[k]);
                     let name = sanitize_name(raw).into_owned();
                     let folded = name.to_ascii_lowercase();
                     let i = self.columns.len();
@@ -439,6 +540,14 @@ impl RowsBuilder {
                     i
                 }
             };
+            let slot = self.pending[k].slot;
+            if slot != NO_SLOT {
+                let slot = slot as usize;
+                if self.slots.len() <= slot {
+                    self.slots.resize(slot + 1, None);
+                }
+                self.slots[slot] = Some(i);
+            }
             let col = &mut self.columns[i];
             if col.cells.len() < row {
                 col.cells.resize(row, Cell::NULL);
@@ -457,8 +566,7 @@ impl RowsBuilder {
         }
         // Remember exact spellings for the fast path (bounded by the column limit times a few).
         for k in unknown {
-            let p = &self.pending[k];
-            let name = &self.names[p.name.0..p.name.1];
+            let name = self.pending_name(&self.pending[k]);
             if self.exact.len() < 4 * self.max_columns {
                 if let Some(i) = self.folded.get(&sanitize_name(name).to_ascii_lowercase()) {
                     self.exact.insert(name.into(), *i);
@@ -474,7 +582,7 @@ impl RowsBuilder {
         }
         self.by_pos.truncate(self.pending.len());
         for (k, p) in self.pending.iter().enumerate() {
-            let name = &self.names[p.name.0..p.name.1];
+            let name = pending_name(&self.names, &self.columns, &self.slots, p);
             match self.by_pos.get_mut(k) {
                 Some((n, _)) if **n == *name => {}
                 slot => {
@@ -509,7 +617,7 @@ impl RowsBuilder {
             if p.cell.kind != Kind::Str {
                 continue;
             }
-            let name = &self.names[p.name.0..p.name.1];
+            let name = self.pending_name(p);
             let Some(format) = self
                 .ts_formats
                 .get(&sanitize_name(name).to_ascii_lowercase())

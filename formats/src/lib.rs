@@ -343,6 +343,13 @@ pub(crate) trait LineParser {
     fn meta_line(&mut self, _line: &[u8]) -> std::result::Result<bool, String> {
         Ok(false)
     }
+
+    /// Whether [`Self::parse_line`] rejects every record holding a NUL byte by itself (JSON
+    /// allows none anywhere). Then [`parse_chunk`] looks for NUL bytes only in rejected records,
+    /// to give the reason, instead of in every record first.
+    fn rejects_nul(&self) -> bool {
+        false
+    }
 }
 
 /// `text`: the whole record as one `message` column.
@@ -405,9 +412,10 @@ fn parser_for(opts: &ParseOptions) -> Result<Box<dyn LineParser>> {
 /// rejected too (reason `blank line`), so that `records == rows + rejects` holds without
 /// exceptions; metadata lines are counted in [`ParsedChunk::meta_lines`].
 pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result<ParsedChunk> {
-    let mut rows = builder::RowsBuilder::new(opts).with_rows_hint(count_lines(chunk) as usize);
+    let mut rows = builder::RowsBuilder::new(opts);
     let mut rejects = Vec::new();
     let mut parser = parser_for(opts)?;
+    let rejects_nul = parser.rejects_nul();
     let record_start = match (&opts.prepared.record_start, &opts.record_start) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(src)) => Some(Arc::new(grok::Pattern::compile(src, true)?)),
@@ -415,9 +423,22 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
     };
     let framing = framing::Framing::with_start(opts, record_start);
     let (mut lines, mut records, mut meta_lines) = (0u64, 0u64, 0u64);
+    let nul = |line: &[u8]| {
+        // Binary data, such as the zero-filled tail a crash leaves in a log file: no text
+        // format writes NUL bytes.
+        memchr::memchr(0, line)
+            .map(|at| format!("NUL byte at byte {at}: binary data, not a log record"))
+    };
     framing.for_each_record(chunk, |start, line, nlines| {
         let line_no = first_line + lines;
         lines += nlines;
+        if records == ROWS_HINT_AFTER && start > 0 {
+            // Dense columns reserve room for the whole chunk (see
+            // `RowsBuilder::with_rows_hint`): extrapolate from the records so far rather than
+            // count the chunk's lines in a pass of its own.
+            let per_record = start.div_ceil(ROWS_HINT_AFTER as usize);
+            rows.set_rows_hint((chunk.len() / per_record * 5 / 4).min(chunk.len() / 16));
+        }
         let outcome = if start + line.len() > u32::MAX as usize {
             Err("line lies beyond the 4 GiB chunk offset limit".to_string())
         } else if line.len() > opts.limits.max_line_bytes {
@@ -427,12 +448,8 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
             ))
         } else if line.iter().all(|b| b.is_ascii_whitespace()) {
             Err("blank line".to_string())
-        } else if let Some(at) = memchr::memchr(0, line) {
-            // Binary data, such as the zero-filled tail a crash leaves in a log file: no text
-            // format writes NUL bytes.
-            Err(format!(
-                "NUL byte at byte {at}: binary data, not a log record"
-            ))
+        } else if let Some(why) = (!rejects_nul).then(|| nul(line)).flatten() {
+            Err(why)
         } else {
             match parser.meta_line(line) {
                 Ok(true) => {
@@ -441,7 +458,7 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
                 }
                 Ok(false) => {
                     rows.begin_row();
-                    let outcome = parser.parse_line(line, start, &mut rows).and_then(|()| {
+                    let mut outcome = parser.parse_line(line, start, &mut rows).and_then(|()| {
                         if rows.pending_fields() == 0 {
                             return Err("record has no fields".to_string());
                         }
@@ -453,6 +470,9 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
                     // lost or overwritten).
                     if outcome.is_err() {
                         rows.abort_row();
+                        if let Some(why) = rejects_nul.then(|| nul(line)).flatten() {
+                            outcome = Err(why);
+                        }
                     }
                     outcome
                 }
@@ -479,6 +499,9 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
         meta_lines,
     })
 }
+
+/// Records parsed before [`parse_chunk`] sizes the chunk's dense columns.
+const ROWS_HINT_AFTER: u64 = 256;
 
 /// `line` as text, or the reject reason naming the first invalid byte. Validation runs on
 /// every record, so the common (valid) case takes `simdutf8`'s vectorised check; only an
