@@ -88,7 +88,7 @@ impl Cell {
     };
 }
 
-/// Cells after which a column is taken to be dense (see [`RowsBuilder::with_rows_hint`]).
+/// Cells after which a column is taken to be dense (see [`RowsBuilder::set_rows_hint`]).
 const DENSE_CELLS: usize = 1024;
 
 /// Largest integer magnitude a float represents exactly.
@@ -163,7 +163,7 @@ pub struct RowsBuilder {
     resolved: Vec<(Option<usize>, Cell, Found)>,
     /// Per [`Target::Slot`]: its column, once a row with it was committed.
     slots: Vec<Option<usize>>,
-    /// Rows the chunk is expected to hold (an estimate), see [`Self::with_rows_hint`].
+    /// Rows the chunk is expected to hold (an estimate), see [`Self::set_rows_hint`].
     rows_hint: usize,
 }
 
@@ -217,15 +217,8 @@ impl RowsBuilder {
         }
     }
 
-    /// Expects at most `rows` rows: a column with [`DENSE_CELLS`] cells reserves room for all
-    /// of them at once.
-    pub fn with_rows_hint(mut self, rows: usize) -> Self {
-        self.rows_hint = rows;
-        self
-    }
-
-    /// [`Self::with_rows_hint`] for a builder already in use: a column that becomes dense
-    /// later reserves for `rows`.
+    /// Expects about `rows` rows: a column that reaches [`DENSE_CELLS`] cells after this
+    /// reserves room for all of them at once.
     pub fn set_rows_hint(&mut self, rows: usize) {
         self.rows_hint = rows;
     }

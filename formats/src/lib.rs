@@ -434,7 +434,7 @@ pub fn parse_chunk(opts: &ParseOptions, chunk: &[u8], first_line: u64) -> Result
         lines += nlines;
         if records == ROWS_HINT_AFTER && start > 0 {
             // Dense columns reserve room for the whole chunk (see
-            // `RowsBuilder::with_rows_hint`): extrapolate from the records so far rather than
+            // `RowsBuilder::set_rows_hint`): extrapolate from the records so far rather than
             // count the chunk's lines in a pass of its own.
             let per_record = start.div_ceil(ROWS_HINT_AFTER as usize);
             rows.set_rows_hint((chunk.len() / per_record * 5 / 4).min(chunk.len() / 16));
