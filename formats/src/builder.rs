@@ -36,19 +36,6 @@ use crate::error::{FormatError, Result};
 use crate::schema::{sanitize_name, ColumnType};
 use crate::{ts, ParseOptions};
 
-/// [`RowsBuilder::pending_name`], borrowing only what it reads.
-fn pending_name<'a>(
-    names: &'a str,
-    columns: &'a [Column],
-    slots: &[Option<usize>],
-    p: &Pending,
-) -> &'a str {
-    match slots.get(p.slot as usize).copied().flatten() {
-        Some(i) if p.name.0 == p.name.1 => &columns[i].name,
-        _ => &names[p.name.0..p.name.1],
-    }
-}
-
 /// What a value looked like in the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -103,7 +90,7 @@ struct Column {
 }
 
 struct Pending {
-    /// The field's name in `names`; empty for a slot whose column is known.
+    /// The field's name in `names`.
     name: (usize, usize),
     /// The slot pushed to ([`Target::Slot`]), or [`NO_SLOT`].
     slot: u32,
@@ -119,8 +106,8 @@ pub enum Target<'a> {
     Name(&'a str),
     /// A field the parser has already told apart (a projected column, see
     /// [`crate::json::Projection`]): slot `n`, whose column the builder remembers after its
-    /// first row. The name is only read until then (it names a new column) and must fold to
-    /// the same name every time.
+    /// first row, so that no lookup by name is made after it. The name (as the line spells
+    /// it) must fold to the same name every time.
     Slot(u32, &'a str),
 }
 
@@ -248,9 +235,10 @@ impl RowsBuilder {
     }
 
     fn push<'n>(&mut self, to: impl Into<Target<'n>>, cell: Cell) {
+        // (a slot's name is kept too: a reject reason names the field as the line spells it,
+        // whichever spelling named the column first in the chunk)
         let (name, slot) = match to.into() {
             Target::Name(name) => (name, NO_SLOT),
-            Target::Slot(slot, _) if self.slot_column(slot).is_some() => ("", slot),
             Target::Slot(slot, name) => (name, slot),
         };
         let start = self.names.len();
@@ -266,9 +254,9 @@ impl RowsBuilder {
         self.slots.get(slot as usize).copied().flatten()
     }
 
-    /// The name of a pending field (for a slot with a known column: the column's name).
+    /// The name of a pending field, as the line spells it.
     fn pending_name(&self, p: &Pending) -> &str {
-        pending_name(&self.names, &self.columns, &self.slots, p)
+        &self.names[p.name.0..p.name.1]
     }
 
     fn span(off: usize, len: usize) -> Cell {
@@ -441,7 +429,6 @@ impl RowsBuilder {
         resolved.clear();
         let mut new_names: Vec<String> = Vec::new();
         for (k, p) in self.pending.iter().enumerate() {
-            // (the name is only read off a slot's column for an error)
             let name = || self.pending_name(p);
             let (idx, known) = match self.slot_column(p.slot) {
                 Some(i) => (Some(i), Found::Slot),
@@ -575,7 +562,7 @@ impl RowsBuilder {
         }
         self.by_pos.truncate(self.pending.len());
         for (k, p) in self.pending.iter().enumerate() {
-            let name = pending_name(&self.names, &self.columns, &self.slots, p);
+            let name = &self.names[p.name.0..p.name.1];
             match self.by_pos.get_mut(k) {
                 Some((n, _)) if **n == *name => {}
                 slot => {
