@@ -1068,10 +1068,29 @@ impl LineParser for DelimitedParser {
         rows: &mut RowsBuilder,
     ) -> std::result::Result<(), String> {
         let text = crate::utf8(line)?;
-        let header = self.header.clone();
-        let syntax = match header.as_deref().map(|h| h.dialect) {
+        // Taken out and put back, not cloned: the file's header is shared by the parsers of
+        // all its chunks, and an `Arc` clone per record is an atomic add on a counter whose
+        // cache line then bounces between the parse threads' cores.
+        let header = self.header.take();
+        let outcome = self.parse_fields(text, line, base, rows, header.as_deref());
+        self.header = header;
+        outcome
+    }
+}
+
+impl DelimitedParser {
+    /// [`LineParser::parse_line`] for a record that is valid UTF-8, under `header`.
+    fn parse_fields(
+        &mut self,
+        text: &str,
+        line: &[u8],
+        base: usize,
+        rows: &mut RowsBuilder,
+        header: Option<&Header>,
+    ) -> std::result::Result<(), String> {
+        let syntax = match header.map(|h| h.dialect) {
             Some(Dialect::Zeek) | Some(Dialect::W3c) => Syntax {
-                delim: match header.as_deref() {
+                delim: match header {
                     Some(h) if h.dialect == Dialect::Zeek => h.separator,
                     // W3C: CloudFront separates with tabs, IIS with spaces.
                     _ if memchr::memchr(b'\t', line).is_some() => b'\t',
@@ -1090,7 +1109,7 @@ impl LineParser for DelimitedParser {
                 self.max_columns
             ));
         }
-        let (names, types, lenient, unset, empty, ts_fields) = match header.as_deref() {
+        let (names, types, lenient, unset, empty, ts_fields) = match header {
             Some(h) => (
                 &h.names[..],
                 &h.types[..],
