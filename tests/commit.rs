@@ -308,11 +308,7 @@ fn input_of_lines_with_bad_ones(n: u64, bad: &[u64]) -> (Vec<u8>, Vec<Vec<u8>>) 
 fn quarantine_entries(table: &Path) -> Vec<serde_json::Value> {
     let files = common::files_under(&table.join("_compactor/quarantine"));
     assert_eq!(files.len(), 1, "{files:?}");
-    std::fs::read_to_string(&files[0])
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::quarantine(table)
 }
 
 fn check_quarantine(entries: &[serde_json::Value], input: &Path, bad: &[u64], raw: &[Vec<u8>]) {

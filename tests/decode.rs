@@ -127,19 +127,6 @@ fn job(dir: &Path, inputs: &[&str], limits: &str) -> PathBuf {
     )
 }
 
-fn quarantine(table: &Path) -> Vec<serde_json::Value> {
-    common::files_under(&table.join("_compactor/quarantine"))
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 fn no_panic(out: &Output) {
     let err = common::stderr(out);
     assert!(!err.contains("panicked"), "the run panicked:\n{err}");
@@ -206,7 +193,7 @@ fn check_decode_failure(
     let records = common::read_table_records(&table);
     assert_eq!(records.len() as u64, n(&rep, "rows_out"));
     // the quarantine names the file, the compression and the offset
-    let q = quarantine(&table);
+    let q = common::quarantine(&table);
     let bad_path = std::fs::canonicalize(d.join("in").join(bad_name)).unwrap();
     let entry = q
         .iter()
@@ -344,7 +331,7 @@ fn hostile_plain_lines_are_rejected_without_panic_or_hang() {
     // ids 1, 5, 6 (twice: the same rows from both files, so one copy is a duplicate)
     assert_eq!(n(&rep, "rows_out"), 3, "{rep}");
     assert_eq!(n(&rep, "duplicates"), 3, "{rep}");
-    let q = quarantine(&d.join("table"));
+    let q = common::quarantine(&d.join("table"));
     assert_eq!(q.len() as u64, n(&rep, "rejected"));
     for e in &q {
         let raw_len = e["raw"]

@@ -316,21 +316,14 @@ fn assert_rowless_table(table: &Path, versions: usize, runs: &[&str]) {
 
 /// `(file, line)` of every quarantined line of the table.
 fn quarantined(table: &Path) -> BTreeSet<(String, u64)> {
-    common::files_under(&table.join("_compactor/quarantine"))
+    common::quarantine(table)
         .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    let e: Value = serde_json::from_str(l).unwrap();
-                    assert!(!e["reason"].as_str().unwrap().is_empty(), "{e}");
-                    (
-                        e["file"].as_str().unwrap().to_string(),
-                        e["line"].as_u64().unwrap(),
-                    )
-                })
-                .collect::<Vec<_>>()
+        .map(|e| {
+            assert!(!e["reason"].as_str().unwrap().is_empty(), "{e}");
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+            )
         })
         .collect()
 }

@@ -324,6 +324,21 @@ pub fn read_table_records(dir: &Path) -> Vec<Record> {
     out
 }
 
+/// Every quarantined record of the table at `table` (its `_compactor/quarantine` files in
+/// path order), as JSON.
+pub fn quarantine(table: &Path) -> Vec<serde_json::Value> {
+    files_under(&table.join("_compactor/quarantine"))
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Every regular file under `dir`, recursively, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
