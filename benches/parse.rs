@@ -232,11 +232,12 @@ fn bench_parse(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Bytes(json.len() as u64));
+    let mut index = compactor_formats::jsonscan::LineIndex::default();
     group.bench_function("jsonscan", |b| {
         b.iter(|| {
             let mut ok = 0usize;
             compactor_formats::for_each_line(black_box(&json), |_, l| {
-                ok += usize::from(compactor_formats::jsonscan::is_valid(l))
+                ok += usize::from(compactor_formats::jsonscan::is_valid(l, &mut index))
             });
             ok
         })

@@ -624,7 +624,7 @@ fn parse_files(
     show_rejects: usize,
 ) -> Result<()> {
     use rayon::prelude::*;
-    keep_freed_memory();
+    crate::run::keep_freed_memory();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -740,21 +740,6 @@ fn parse_files(
         total_bytes as f64 / 1e6 / total_secs.max(1e-9)
     );
     Ok(())
-}
-
-/// Lets glibc's malloc keep and reuse freed buffers instead of returning them to the kernel.
-/// `parse` allocates and frees the same few MiB-sized column buffers for every chunk; with the
-/// default dynamic mmap threshold each of them is fresh pages that the kernel faults in and
-/// zeroes, a quarter of a single-threaded parse's time. Holding on to them is right for a
-/// command that keeps nothing (unlike `run`, whose memory budget counts what is held, see
-/// `run::AllocatorTrim`).
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator, before any parsing thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
 }
 
 fn infer(paths: &[String], format: Format, max_bytes: usize) -> Result<()> {

@@ -302,6 +302,23 @@ fn run_file_options(
     Ok(opts)
 }
 
+/// Lets glibc's malloc keep and reuse freed buffers instead of returning them to the kernel.
+/// Parsing allocates and frees the same few MiB-sized column buffers for every chunk; with the
+/// default dynamic mmap threshold each of them is fresh pages that the kernel faults in and
+/// zeroes: a quarter of a single-threaded `compactor parse`'s time, 5% of a rollup-only run's.
+/// Holding on to them is right for a command that keeps nothing (`parse`), or keeps nothing
+/// but what it reserved (a rollup-only run without dedup: the chunks in flight and the
+/// groups), unlike a run that sorts, whose memory budget counts what is held (see
+/// [`AllocatorTrim`]).
+pub(crate) fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; glibc's takes its own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// Keeps glibc's malloc from holding on to freed memory once a run is memory-bound.
 ///
 /// glibc keeps freed blocks in per-thread arenas, and raises its mmap threshold as large
@@ -724,6 +741,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     // Rollup-only without dedup: parsed chunks go straight into the aggregations.
     let stream_rollups = !detailed && job.dedup.mode == DedupModeName::None;
     let mut streamed: Option<(SchemaRef, crate::rollup::RunRollups)> = None;
+    if stream_rollups {
+        // nothing is held but the chunks in flight (reserved) and the rollups' groups
+        keep_freed_memory();
+    }
     let mut rows_streamed = 0u64;
 
     // 3. parse, feeding the external sort as chunks are parsed

@@ -25,11 +25,11 @@ use std::collections::HashMap;
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use arrow_array::builder::BinaryBuilder;
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch, RecordBatchOptions,
     StringArray, TimestampMicrosecondArray,
 };
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{FormatError, Result};
@@ -471,6 +471,8 @@ impl RowsBuilder {
     pub fn commit_row(&mut self, chunk: &[u8]) -> std::result::Result<(), String> {
         if !self.ts_formats.is_empty() {
             self.apply_ts_formats(chunk);
+        } else if self.commit_known_slots()? {
+            return Ok(());
         }
         let row = self.rows;
         let mut marks = std::mem::take(&mut self.marks);
@@ -528,21 +530,7 @@ impl RowsBuilder {
                 }
                 self.slots[slot] = Some(i);
             }
-            let col = &mut self.columns[i];
-            if col.cells.len() < row {
-                col.cells.resize(row, Cell::NULL);
-            }
-            // A column this dense is likely in every row: size it for the chunk once instead
-            // of doubling (and copying) its way there. Sparse columns never get here.
-            if col.cells.len() == DENSE_CELLS {
-                col.cells
-                    .reserve(self.rows_hint.saturating_sub(DENSE_CELLS));
-            }
-            col.cells.push(cell);
-            col.kinds |= 1 << cell.kind as u8;
-            if cell.kind == Kind::Int && (cell.num as i64).unsigned_abs() > MAX_EXACT_INT {
-                col.big_int = true;
-            }
+            self.append(i, row, cell);
         }
         // Remember exact spellings for the fast path (bounded by the column limit times a few).
         for k in unknown {
@@ -584,6 +572,57 @@ impl RowsBuilder {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// [`Self::commit_row`] for a row whose every field went to a slot whose column is known
+    /// and has no forced type (a projected parse's rows after its first): nothing to look up
+    /// or convert, only duplicates to catch. Returns `Ok(false)`, having appended nothing,
+    /// for any other row.
+    fn commit_known_slots(&mut self) -> std::result::Result<bool, String> {
+        let known = |p: &Pending| {
+            self.slot_column(p.slot)
+                .filter(|&i| self.columns[i].forced.is_none())
+        };
+        if !self.pending.iter().all(|p| known(p).is_some()) {
+            return Ok(false);
+        }
+        self.marks.resize(self.columns.len(), usize::MAX);
+        for p in &self.pending {
+            let i = self.slot_column(p.slot).expect("checked above");
+            if self.marks[i] == self.attempt {
+                return Err(format!("duplicate field {:?}", self.pending_name(p)));
+            }
+            self.marks[i] = self.attempt;
+        }
+        let row = self.rows;
+        for k in 0..self.pending.len() {
+            let p = &self.pending[k];
+            let (i, cell) = (self.slot_column(p.slot).expect("checked above"), p.cell);
+            self.append(i, row, cell);
+        }
+        self.rows += 1;
+        Ok(true)
+    }
+
+    /// Appends `cell` to column `i` as row `row` (the rows before it that did not name the
+    /// column are nulls).
+    #[inline]
+    fn append(&mut self, i: usize, row: usize, cell: Cell) {
+        let col = &mut self.columns[i];
+        if col.cells.len() < row {
+            col.cells.resize(row, Cell::NULL);
+        }
+        // A column this dense is likely in every row: size it for the chunk once instead of
+        // doubling (and copying) its way there. Sparse columns never get here.
+        if col.cells.len() == DENSE_CELLS {
+            col.cells
+                .reserve(self.rows_hint.saturating_sub(DENSE_CELLS));
+        }
+        col.cells.push(cell);
+        col.kinds |= 1 << cell.kind as u8;
+        if cell.kind == Kind::Int && (cell.num as i64).unsigned_abs() > MAX_EXACT_INT {
+            col.big_int = true;
+        }
     }
 
     /// Reads cells of columns with a user timestamp format as timestamps: strings through a
@@ -664,25 +703,7 @@ impl RowsBuilder {
                         .collect::<TimestampMicrosecondArray>()
                         .with_timezone("UTC"),
                 ),
-                Some(ColumnType::String) => {
-                    // Bytes first, then one UTF-8 validation of the whole column (a pass over
-                    // long runs, not a call per short cell); the parsers only make cells of
-                    // validated text, so a failure here is an internal error.
-                    let bytes: usize = col.cells.iter().map(|c| c.len as usize).sum();
-                    let mut b = BinaryBuilder::with_capacity(rows, bytes);
-                    for c in &col.cells {
-                        if c.kind == Kind::Null {
-                            b.append_null();
-                        } else {
-                            b.append_value(self.text(chunk, c));
-                        }
-                    }
-                    Arc::new(StringArray::try_from_binary(b.finish()).map_err(|e| {
-                        FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(format!(
-                            "non-UTF-8 cell: {e}"
-                        )))
-                    })?)
-                }
+                Some(ColumnType::String) => Arc::new(self.string_array(chunk, &col.cells)?),
             };
             let dt = t.map_or(DataType::Null, ColumnType::data_type);
             fields.push(Field::new(col.name, dt, true));
@@ -696,6 +717,59 @@ impl RowsBuilder {
         )?)
     }
 }
+
+impl RowsBuilder {
+    /// A string column of `cells`. Cells are mostly a few bytes long, and a `memcpy` call per
+    /// cell cost more than the copy (8% of a rollup run): a short cell is copied as a fixed
+    /// [`SHORT_COPY`] bytes (one vector move) and the values cut back to its length. Bytes
+    /// first, then one UTF-8 validation of the whole column (a pass over long runs, not a call
+    /// per short cell); the parsers only make cells of validated text, so a failure here is
+    /// an internal error.
+    fn string_array(&self, chunk: &[u8], cells: &[Cell]) -> Result<StringArray> {
+        let bytes: usize = cells.iter().map(|c| c.len as usize).sum();
+        let internal =
+            |e: String| FormatError::Arrow(arrow_schema::ArrowError::InvalidArgumentError(e));
+        if i32::try_from(bytes).is_err() {
+            return Err(internal(format!("a string column of {bytes} bytes")));
+        }
+        let mut values: Vec<u8> = Vec::with_capacity(bytes + SHORT_COPY);
+        let mut offsets: Vec<i32> = Vec::with_capacity(cells.len() + 1);
+        offsets.push(0);
+        let mut valid = BooleanBufferBuilder::new(cells.len());
+        let mut nulls = false;
+        for c in cells {
+            if c.kind == Kind::Null {
+                nulls = true;
+                valid.append(false);
+            } else {
+                let src: &[u8] = if c.in_arena { &self.arena } else { chunk };
+                let (off, len) = (c.off as usize, c.len as usize);
+                match src.get(off..off + SHORT_COPY) {
+                    Some(w) if len <= SHORT_COPY => {
+                        let end = values.len() + len;
+                        let w: &[u8; SHORT_COPY] = w.try_into().expect("SHORT_COPY bytes");
+                        values.extend_from_slice(w);
+                        values.truncate(end);
+                    }
+                    _ => values.extend_from_slice(&src[off..off + len]),
+                }
+                valid.append(true);
+            }
+            // (fits: the total was checked above)
+            offsets.push(values.len() as i32);
+        }
+        let nulls = nulls.then(|| NullBuffer::new(valid.finish()));
+        StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(values),
+            nulls,
+        )
+        .map_err(|e| internal(format!("non-UTF-8 cell: {e}")))
+    }
+}
+
+/// Bytes copied at once for a short string cell (see [`RowsBuilder::string_array`]).
+const SHORT_COPY: usize = 16;
 
 /// The column type for a set of value kinds; `None` if only nulls were seen.
 fn decide(kinds: u8, big_int: bool) -> Option<ColumnType> {
