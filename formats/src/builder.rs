@@ -29,7 +29,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, NullArray, RecordBatch, RecordBatchOptions,
     StringArray, TimestampMicrosecondArray,
 };
-use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{FormatError, Result};
@@ -680,28 +680,26 @@ impl RowsBuilder {
                         .map(|c| (c.kind != Kind::Null).then_some(c.num != 0))
                         .collect::<BooleanArray>(),
                 ),
-                Some(ColumnType::Int) => Arc::new(
-                    col.cells
-                        .iter()
-                        .map(|c| (c.kind != Kind::Null).then_some(c.num as i64))
-                        .collect::<Int64Array>(),
-                ),
-                Some(ColumnType::Float) => Arc::new(
+                Some(ColumnType::Int) => Arc::new(Int64Array::new(
+                    col.cells.iter().map(|c| c.num as i64).collect(),
+                    validity(&col.cells),
+                )),
+                Some(ColumnType::Float) => Arc::new(Float64Array::new(
                     col.cells
                         .iter()
                         .map(|c| match c.kind {
-                            Kind::Null => None,
-                            Kind::Int => Some(c.num as i64 as f64),
-                            _ => Some(f64::from_bits(c.num)),
+                            Kind::Int => c.num as i64 as f64,
+                            _ => f64::from_bits(c.num),
                         })
-                        .collect::<Float64Array>(),
-                ),
+                        .collect(),
+                    validity(&col.cells),
+                )),
                 Some(ColumnType::Timestamp) => Arc::new(
-                    col.cells
-                        .iter()
-                        .map(|c| (c.kind != Kind::Null).then_some(c.num as i64))
-                        .collect::<TimestampMicrosecondArray>()
-                        .with_timezone("UTC"),
+                    TimestampMicrosecondArray::new(
+                        col.cells.iter().map(|c| c.num as i64).collect(),
+                        validity(&col.cells),
+                    )
+                    .with_timezone("UTC"),
                 ),
                 Some(ColumnType::String) => Arc::new(self.string_array(chunk, &col.cells)?),
             };
@@ -735,13 +733,8 @@ impl RowsBuilder {
         let mut values: Vec<u8> = Vec::with_capacity(bytes + SHORT_COPY);
         let mut offsets: Vec<i32> = Vec::with_capacity(cells.len() + 1);
         offsets.push(0);
-        let mut valid = BooleanBufferBuilder::new(cells.len());
-        let mut nulls = false;
         for c in cells {
-            if c.kind == Kind::Null {
-                nulls = true;
-                valid.append(false);
-            } else {
+            if c.kind != Kind::Null {
                 let src: &[u8] = if c.in_arena { &self.arena } else { chunk };
                 let (off, len) = (c.off as usize, c.len as usize);
                 match src.get(off..off + SHORT_COPY) {
@@ -753,19 +746,27 @@ impl RowsBuilder {
                     }
                     _ => values.extend_from_slice(&src[off..off + len]),
                 }
-                valid.append(true);
             }
             // (fits: the total was checked above)
             offsets.push(values.len() as i32);
         }
-        let nulls = nulls.then(|| NullBuffer::new(valid.finish()));
         StringArray::try_new(
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
             Buffer::from_vec(values),
-            nulls,
+            validity(cells),
         )
         .map_err(|e| internal(format!("non-UTF-8 cell: {e}")))
     }
+}
+
+/// The validity of `cells` (`None` when none is null): the arrays are built from the cells'
+/// numbers and spans in one pass each, not value by value through a builder.
+fn validity(cells: &[Cell]) -> Option<NullBuffer> {
+    Some(NullBuffer::new(BooleanBuffer::collect_bool(
+        cells.len(),
+        |i| cells[i].kind != Kind::Null,
+    )))
+    .filter(|n| n.null_count() > 0)
 }
 
 /// Bytes copied at once for a short string cell (see [`RowsBuilder::string_array`]).
