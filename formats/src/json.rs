@@ -233,16 +233,22 @@ impl JsonParser {
                 let v = &line[start..s.pos];
                 let off = base + start;
                 if !v.starts_with('{') {
-                    push_leaf(Target::Slot(slot, &self.path), v, off, rows, s.may_escape())
+                    Ok(push_leaf(
+                        Target::Slot(slot, &self.path),
+                        v,
+                        off,
+                        rows,
+                        s.may_escape(),
+                    )?)
                 } else if v[1..v.len() - 1].trim().is_empty() {
                     rows.push_raw_str(&self.path, off, v.len());
                     Ok(())
                 } else {
-                    self.object(v, line, base, depth + 1, rows)
+                    Ok(self.object(v, line, base, depth + 1, rows)?)
                 }
             } else if s.peek() == Some(b'{') {
-                self.projected(s, line, base, depth + 1, rows, wanted)
-                    .map(drop)
+                self.projected(s, line, base, depth + 1, rows, wanted)?;
+                Ok(())
             } else {
                 s.skip_value(depth).map(drop)
             }

@@ -40,8 +40,26 @@
 /// Deepest nesting of objects and arrays accepted (serde_json's recursion limit).
 pub const MAX_NESTING: usize = 128;
 
-/// A position in a line and the reason it is not JSON.
-pub(crate) type ScanResult<T> = std::result::Result<T, String>;
+/// The reason a line is not JSON, with the position. Boxed, so that a scan's result is two
+/// words (returned in registers) on the path that matters, where the line is JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::box_collection)] // the point: one word, where a `String` is three
+pub(crate) struct ScanError(Box<String>);
+
+impl From<String> for ScanError {
+    fn from(reason: String) -> Self {
+        ScanError(Box::new(reason))
+    }
+}
+
+impl From<ScanError> for String {
+    fn from(e: ScanError) -> String {
+        *e.0
+    }
+}
+
+/// A scan step's result.
+pub(crate) type ScanResult<T> = std::result::Result<T, ScanError>;
 
 /// Cursor over one line's bytes.
 pub(crate) struct Scan<'a> {
@@ -81,11 +99,11 @@ impl<'a> Scan<'a> {
     }
 
     pub(crate) fn err<T>(&self, what: &str) -> ScanResult<T> {
-        Err(if self.pos >= self.b.len() {
+        Err(ScanError::from(if self.pos >= self.b.len() {
             format!("invalid JSON: {what}, found the end of the line")
         } else {
             format!("invalid JSON: {what} at byte {}", self.pos)
-        })
+        }))
     }
 
     /// Skips whitespace. Most calls find none (a compact line has none at all): one compare
@@ -261,7 +279,9 @@ impl<'a> Scan<'a> {
     }
 
     /// Skips the value at `self.pos` (after whitespace). `nesting`: objects and arrays around
-    /// it. Returns the value's first byte.
+    /// it. Returns the value's first byte. Inlined into its callers; only objects and arrays
+    /// make a call ([`Self::skip_nested`], the recursion).
+    #[inline(always)]
     pub(crate) fn skip_value(&mut self, nesting: usize) -> ScanResult<u8> {
         self.ws();
         let Some(c) = self.peek() else {
@@ -271,14 +291,7 @@ impl<'a> Scan<'a> {
             b'"' => {
                 self.string()?;
             }
-            b'{' | b'[' if nesting >= MAX_NESTING => return self.err("recursion limit exceeded"),
-            b'{' => {
-                self.object(|s, _| s.skip_value(nesting + 1).map(drop))?;
-            }
-            b'[' => {
-                self.pos += 1;
-                self.entries(b']', |s| s.skip_value(nesting + 1).map(drop))?;
-            }
+            b'{' | b'[' => self.skip_nested(c, nesting)?,
             b't' => self.literal(b"true")?,
             b'f' => self.literal(b"false")?,
             b'n' => self.literal(b"null")?,
@@ -286,6 +299,21 @@ impl<'a> Scan<'a> {
             _ => return self.err("expected a value"),
         }
         Ok(c)
+    }
+
+    /// [`Self::skip_value`] of an object or array (`c`: its opening bracket).
+    #[inline(never)]
+    fn skip_nested(&mut self, c: u8, nesting: usize) -> ScanResult<()> {
+        if nesting >= MAX_NESTING {
+            return self.err("recursion limit exceeded");
+        }
+        if c == b'{' {
+            self.object(|s, _| s.skip_value(nesting + 1).map(drop))?;
+        } else {
+            self.pos += 1;
+            self.entries(b']', |s| s.skip_value(nesting + 1).map(drop))?;
+        }
+        Ok(())
     }
 
     /// Walks the object at `pos` (after whitespace): for each entry, `entry(self, key)` is
