@@ -17,7 +17,11 @@
 //! With [`crate::ParseOptions::project`] (rollup-only runs) only the wanted columns are parsed:
 //! the line is walked by [`crate::jsonscan`], each key is matched against a [`Projection`]
 //! tree, a wanted leaf goes through the same value code as the full parse (`push_leaf`),
-//! and every other value is skipped, checked to be JSON but not parsed. A field named twice is
+//! and every other value is skipped, checked to be JSON but not parsed. The walk goes over
+//! the line's structurals ([`Walk`]); a line that walk does not accept is parsed again by the
+//! byte walk ([`Scan`]), which decides and gives the reason, on a clean row (the
+//! `the_walk_and_the_scan_agree` property test: same rows, values and reasons). A key with
+//! no dot is matched by its whole length only (the index marks dots). A field named twice is
 //! caught among the wanted fields only (the others' names are not kept). A wanted leaf goes to
 //! a builder slot ([`crate::builder::Target::Slot`]), so its column is found once per chunk,
 //! not by name on every line.
@@ -34,7 +38,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::builder::{RowsBuilder, Target};
-use crate::jsonscan::{LineIndex, Scan};
+use crate::jsonscan::{LineIndex, Miss, Scan, Walk, Walked};
 use crate::LineParser;
 
 /// The JSON-lines parser. Keeps only reusable path buffers between lines.
@@ -104,6 +108,20 @@ impl Node {
             }
         }
         None
+    }
+}
+
+impl Node {
+    /// [`Self::find`] for a key without a dot: only a child whose segment is the whole key.
+    #[inline]
+    fn find_whole(&self, key: &[u8]) -> Option<&Node> {
+        if self.lens & len_bit(key.len()) == 0 {
+            return None;
+        }
+        self.children
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && k.iter().zip(key).all(|(a, b)| *a == fold(*b)))
+            .map(|(_, n)| n)
     }
 }
 
@@ -220,31 +238,16 @@ impl JsonParser {
             let Some(wanted) = node.find(key) else {
                 return s.skip_value(depth).map(drop);
             };
-            self.path.truncate(prefix_len);
-            if depth > 1 {
-                self.path.push('.');
-            }
-            self.path
-                .push_str(unescaped.as_deref().unwrap_or(&line[ks..ke]));
+            self.enter(
+                prefix_len,
+                depth,
+                unescaped.as_deref().unwrap_or(&line[ks..ke]),
+            );
             if let Some(slot) = wanted.leaf {
                 let start = s.pos;
                 s.skip_value(depth)?;
-                let v = &line[start..s.pos];
-                let off = base + start;
-                if !v.starts_with('{') {
-                    Ok(push_leaf(
-                        Target::Slot(slot, &self.path),
-                        v,
-                        off,
-                        rows,
-                        s.may_escape(),
-                    )?)
-                } else if v[1..v.len() - 1].trim().is_empty() {
-                    rows.push_raw_str(&self.path, off, v.len());
-                    Ok(())
-                } else {
-                    Ok(self.object(v, line, base, depth + 1, rows)?)
-                }
+                let may_escape = s.may_escape();
+                Ok(self.wanted_leaf(slot, line, start, s.pos, base, depth, rows, may_escape)?)
             } else if s.peek() == Some(b'{') {
                 self.projected(s, line, base, depth + 1, rows, wanted)?;
                 Ok(())
@@ -254,6 +257,124 @@ impl JsonParser {
         })?;
         self.path.truncate(prefix_len);
         Ok(fields)
+    }
+
+    /// The projected parse of a whole line, by its structurals when `index` has them and they
+    /// accept it, else by [`Self::projected`] (which decides, and gives the reason).
+    fn walk_or_scan(
+        &mut self,
+        text: &str,
+        base: usize,
+        rows: &mut RowsBuilder,
+        root: &Node,
+        index: &LineIndex,
+    ) -> Result<bool, String> {
+        #[cfg(test)]
+        let index = if tests::SCAN_ONLY.with(std::cell::Cell::get) {
+            &LineIndex::default()
+        } else {
+            index
+        };
+        if let Some(mut w) = Walk::new(text.as_bytes(), index) {
+            match self.projected_walk(&mut w, text, base, 1, rows, root) {
+                Ok(fields) if w.end().is_ok() => return Ok(fields),
+                // no verdict: the scan decides, on a clean row
+                _ => {
+                    rows.abort_row();
+                    rows.begin_row();
+                    self.path.clear();
+                }
+            }
+        }
+        let mut s = Scan::indexed(text.as_bytes(), index);
+        let fields = self.projected(&mut s, text, base, 1, rows, root)?;
+        s.end()?;
+        Ok(fields)
+    }
+
+    /// [`Self::projected`] by the line's structurals ([`Walk`]), the same walk step for step.
+    /// A [`Miss`] is no verdict: the caller walks the line
+    /// again with [`Self::projected`].
+    fn projected_walk(
+        &mut self,
+        w: &mut Walk<'_>,
+        line: &str,
+        base: usize,
+        depth: usize,
+        rows: &mut RowsBuilder,
+        node: &Node,
+    ) -> Walked<bool> {
+        if depth > self.max_depth {
+            return Err(Miss);
+        }
+        let prefix_len = self.path.len();
+        let fields = w.object(|w, (ks, ke)| {
+            let key = &line.as_bytes()[ks..ke];
+            // (a byte loop: keys are short, and `contains` calls memchr)
+            #[allow(clippy::manual_contains)]
+            if w.may_escape() && key.iter().any(|&b| b == b'\\') {
+                // an escaped key: the scan unescapes it
+                return Err(Miss);
+            }
+            let found = if w.has_dot(ks, ke) {
+                node.find(key)
+            } else {
+                node.find_whole(key)
+            };
+            let Some(wanted) = found else {
+                return w.value(depth).map(drop);
+            };
+            self.enter(prefix_len, depth, &line[ks..ke]);
+            if let Some(slot) = wanted.leaf {
+                let (_, start, end) = w.value(depth)?;
+                let may_escape = w.may_escape();
+                self.wanted_leaf(slot, line, start, end, base, depth, rows, may_escape)
+                    .map_err(|_| Miss)
+            } else if w.peek() == Some(b'{') {
+                self.projected_walk(w, line, base, depth + 1, rows, wanted)?;
+                Ok(())
+            } else {
+                w.value(depth).map(drop)
+            }
+        })?;
+        self.path.truncate(prefix_len);
+        Ok(fields)
+    }
+
+    /// Sets the path to the prefix's first `prefix_len` bytes and `key` under it.
+    #[inline]
+    fn enter(&mut self, prefix_len: usize, depth: usize, key: &str) {
+        self.path.truncate(prefix_len);
+        if depth > 1 {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
+    }
+
+    /// The value `line[start..end]` of a wanted leaf (at `depth`, its path in `self.path`):
+    /// parsed as the full parse would, an object value flattened whole.
+    #[allow(clippy::too_many_arguments)]
+    fn wanted_leaf(
+        &mut self,
+        slot: u32,
+        line: &str,
+        start: usize,
+        end: usize,
+        base: usize,
+        depth: usize,
+        rows: &mut RowsBuilder,
+        may_escape: bool,
+    ) -> Result<(), String> {
+        let v = &line[start..end];
+        let off = base + start;
+        if !v.starts_with('{') {
+            push_leaf(Target::Slot(slot, &self.path), v, off, rows, may_escape)
+        } else if v[1..v.len() - 1].trim().is_empty() {
+            rows.push_raw_str(&self.path, off, v.len());
+            Ok(())
+        } else {
+            self.object(v, line, base, depth + 1, rows)
+        }
     }
 
     fn object(
@@ -344,12 +465,9 @@ impl JsonParser {
     ) -> Result<(), String> {
         let mut index = std::mem::take(&mut self.index);
         index.build(text.as_bytes());
-        let mut s = Scan::indexed(text.as_bytes(), &index);
-        let fields = self.projected(&mut s, text, base, 1, rows, &project.root);
-        let end = s.end();
+        let fields = self.walk_or_scan(text, base, rows, &project.root, &index);
         self.index = index;
         let fields = fields?;
-        end?;
         if fields && rows.pending_fields() == 0 {
             // a record, just not one with any wanted field: a row of nulls
             rows.push_null(&project.first);
@@ -642,6 +760,20 @@ mod tests {
         parse_all(&opts, text.as_bytes()).unwrap()
     }
 
+    thread_local! {
+        /// Set: this thread's projected parses never take the structural walk (an empty
+        /// index has no structurals), only the scan.
+        pub(super) static SCAN_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// [`projected`] by the scan alone.
+    fn projected_by_scan(cols: &[&str], text: &str) -> crate::ParsedChunk {
+        SCAN_ONLY.with(|c| c.set(true));
+        let p = projected(cols, text);
+        SCAN_ONLY.with(|c| c.set(false));
+        p
+    }
+
     /// Column `name` of `b` as display strings (`None`: absent or null).
     fn column_names(b: &arrow_array::RecordBatch) -> Vec<String> {
         b.schema()
@@ -825,6 +957,53 @@ mod tests {
             prop_assert_eq!(lines_of(&proj), lines_of(&full), "{}", text);
             for w in &wanted {
                 prop_assert_eq!(column_text(&proj.batch, w), column_text(&full.batch, w), "{} {}", w, text);
+            }
+        }
+
+        /// The structural walk and the scan make the same projected parse: the same rows,
+        /// values and column names, the same rejects with the same reasons. Keys here may
+        /// hold dots or capitals and values escapes, so lines also name a field twice (which
+        /// a projected parse catches among the wanted fields only, by either walk).
+        #[test]
+        fn the_walk_and_the_scan_agree(
+            lines in prop::collection::vec(
+                (
+                    prop::collection::vec(("[a-c]|[a-c]\\.[a-c]|[A-C]|\"|é", json_value(2)), 1..5),
+                    any::<prop::sample::Index>(),
+                    prop::sample::select(b"\"\\{}[],: .9e-tx\t".to_vec()),
+                    0..4u8,
+                ),
+                1..30,
+            ),
+            wanted in prop::collection::btree_set(prop::sample::select(vec!["a", "b", "c.a", "a.b", "b.c.a", "\"", "é"]), 1..4),
+        ) {
+            let text: Vec<String> = lines
+                .iter()
+                .map(|(m, at, byte, edit)| {
+                    let body: Vec<String> = m
+                        .iter()
+                        .map(|(k, v)| format!("{}: {v}", serde_json::to_string(k).unwrap()))
+                        .collect();
+                    let mut l = format!("{{{}}}", body.join(",")).into_bytes();
+                    let i = at.index(l.len());
+                    match edit {
+                        0 => l[i] = *byte,
+                        1 => l.insert(i, *byte),
+                        _ => {}
+                    }
+                    String::from_utf8_lossy(&l).into_owned()
+                })
+                .collect();
+            let text = text.join("\n");
+            let wanted: Vec<&str> = wanted.into_iter().collect();
+            let (walked, scanned) = (projected(&wanted, &text), projected_by_scan(&wanted, &text));
+            let rejects = |p: &crate::ParsedChunk| {
+                p.rejects.iter().map(|r| (r.line, r.reason.clone())).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(rejects(&walked), rejects(&scanned), "{}", text);
+            prop_assert_eq!(column_names(&walked.batch), column_names(&scanned.batch), "{}", text);
+            for name in column_names(&scanned.batch) {
+                prop_assert_eq!(column_text(&walked.batch, &name), column_text(&scanned.batch, &name), "{} {}", name, text);
             }
         }
     }
