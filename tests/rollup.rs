@@ -581,6 +581,19 @@ fn check_report(rep: &Value, dir: &Path, r: &Rollup, run_evs: &[Ev], version: u6
     assert_eq!(common::table_version(&r.dir(dir)), Some(version));
 }
 
+/// `compactor compact TABLE --threads 2 ARGS...`, which must succeed.
+fn compact_with(table: &Path, args: &[&str]) {
+    let mut all = vec!["compact", table.to_str().unwrap(), "--threads", "2"];
+    all.extend_from_slice(args);
+    let out = common::cli(&all, &[]);
+    assert!(
+        out.status.success(),
+        "compact {} {args:?}: {}",
+        table.display(),
+        common::stderr(&out)
+    );
+}
+
 fn compact(table: &Path) {
     let out = common::cli(
         &[
@@ -764,6 +777,36 @@ fn appended_segments_merge_in_compaction() {
             );
         }
     }
+    // a dry run writes nothing and says what it would merge; `--partition` merges that day only
+    let table = rollups[0].dir(&d);
+    let before = files_by_day(&table);
+    let days: Vec<&String> = before.keys().collect();
+    assert!(days.len() >= 2, "{before:?}");
+    let report = d.join("compact.json");
+    compact_with(&table, &["--dry-run", "--report", report.to_str().unwrap()]);
+    assert_eq!(files_by_day(&table), before, "a dry run wrote");
+    let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let group = &rep["groups"][0];
+    assert_eq!(
+        group["segments_in"].as_u64(),
+        Some(before.values().map(|f| f.len() as u64).sum()),
+        "{rep}"
+    );
+    assert_eq!(group["committed"], false, "{rep}");
+    assert!(
+        group["note"].as_str().unwrap().starts_with("dry run"),
+        "{rep}"
+    );
+    compact_with(&table, &["--partition", &format!("dt={}", days[0])]);
+    let after = files_by_day(&table);
+    assert_eq!(after[days[0]].len(), 1, "{after:?}");
+    assert_eq!(
+        after[days[1]], before[days[1]],
+        "another day was merged: {after:?}"
+    );
+    check_rollup(&d, &rollups[0], &all, Layout::Segments);
+    compact_with(&table, &["--partition", days[1]]);
+    assert_eq!(files_by_day(&table)[days[1]].len(), 1);
     for r in &rollups {
         let table = r.dir(&d);
         let rows_before = read_rollup(&table, FileColumns::Same).rows.len();

@@ -333,16 +333,24 @@ fn compact_in_pool(
     report.memory_limit_bytes = memory_limit as u64;
     if crate::rollup::is_rollup(&table)? {
         // A rollup table: merge each partition's state rows (sketches union, counts add).
-        if opts.dry_run {
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok(report);
+        if opts.output.is_some() || opts.dedup.is_some() {
+            tracing::warn!(
+                "--job does not apply to a rollup table: its layout is its [[rollup]] definition's, and it holds no duplicates"
+            );
         }
+        tracing::info!(
+            "rollup table: each partition's segments are merged into one (the merge policy and target size apply to detailed tables)"
+        );
         let memory = MemoryPool::new(memory_limit);
         let spill = SpillManager::new(&SpillConfig {
             dir: opts.spill_dir.clone().unwrap_or_else(|| meta.join("spill")),
             max_bytes: compactor_engine::spill::DEFAULT_MAX_SPILL_BYTES,
         })?;
-        let g = crate::rollup::compact_rollup(table.root(), &memory, &spill)?;
+        let scope = crate::rollup::CompactScope {
+            partition: opts.partition.as_deref(),
+            dry_run: opts.dry_run,
+        };
+        let g = crate::rollup::compact_rollup(table.root(), scope, &memory, &spill)?;
         if g.segments_in > 0 {
             report.groups.push(g);
         }

@@ -757,6 +757,7 @@ fn apply_dir(
             Some((&manifest.run_id, batches.as_slice())),
             r.config.merge,
             &staged_root,
+            CompactScope::default(),
             memory,
             spill,
         )
@@ -912,9 +913,36 @@ fn lock_waiting(lock: &File, root: &Path) -> Result<()> {
     }
 }
 
+/// Which partitions a rollup compaction merges, and whether it only says so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompactScope<'a> {
+    /// Only this partition: its day (`2026-01-31`) or `dt=2026-01-31`.
+    pub partition: Option<&'a str>,
+    /// Say what would be merged; write nothing.
+    pub dry_run: bool,
+}
+
+impl CompactScope<'_> {
+    /// Whether the partition `day` (`None`: the null partition) is in scope.
+    fn takes(&self, day: Option<&str>) -> bool {
+        let Some(want) = self.partition else {
+            return true;
+        };
+        let day = day.unwrap_or(NULL_PARTITION);
+        want == day
+            || want
+                .strip_prefix(PARTITION_COLUMN)
+                .and_then(|w| w.strip_prefix('='))
+                == Some(day)
+    }
+}
+
+/// How a null partition value is written in `--partition` (as Delta writes it in paths).
+const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
 /// Merges `new` state rows (with the run id that made them) into the rollup table at `root`,
-/// or, with `new = None`, merges the table's segments per partition (compaction). Holds the
-/// table's `rollup.lock` throughout.
+/// or, with `new = None`, merges the table's segments per partition in `scope` (compaction).
+/// Holds the table's `rollup.lock` throughout.
 #[allow(clippy::too_many_arguments)]
 fn merge_into_table(
     root: &Path,
@@ -923,6 +951,7 @@ fn merge_into_table(
     new: Option<(&str, &[RecordBatch])>,
     mode: MergeMode,
     staged_root: &Path,
+    scope: CompactScope<'_>,
     memory: &Arc<MemoryPool>,
     spill: &Arc<SpillManager>,
 ) -> Result<Outcome> {
@@ -1007,7 +1036,7 @@ fn merge_into_table(
             .collect(),
         (None, _) => by_part
             .iter()
-            .filter(|(_, v)| v.len() > 1)
+            .filter(|(k, v)| v.len() > 1 && scope.takes(k.as_deref()))
             .flat_map(|(k, v)| {
                 touched.insert(k.clone());
                 v.iter().copied()
@@ -1015,10 +1044,26 @@ fn merge_into_table(
             .collect(),
     };
     if new.is_none() && merged.is_empty() {
-        outcome.note = Some("every partition has one segment".into());
+        outcome.note = Some(match scope.partition {
+            Some(p) if !by_part.keys().any(|k| scope.takes(k.as_deref())) => {
+                format!("no partition {p}")
+            }
+            Some(_) => "the partition has one segment".into(),
+            None => "every partition has one segment".into(),
+        });
         return Ok(outcome);
     }
     outcome.partitions = touched.len() as u64;
+    if new.is_none() && scope.dry_run {
+        outcome.segments_in = merged.len() as u64;
+        outcome.bytes_in = merged.iter().map(|s| s.size).sum();
+        outcome.note = Some(format!(
+            "dry run: would merge {} segments of {} partition(s) into one each",
+            merged.len(),
+            touched.len()
+        ));
+        return Ok(outcome);
+    }
     let mut agg = HashAggregate::try_new(plan.opts.clone(), fake_input, spill.clone(), memory)?;
     if agg.state_schema().fields().len() != state.fields().len()
         || agg
@@ -1224,10 +1269,13 @@ pub fn is_rollup(table: &Table) -> Result<bool> {
     Ok(table.version().is_some() && table.domain(ROLLUP_DOMAIN)?.is_some())
 }
 
-/// `compactor compact` on a rollup table: the segments of each partition that has several
-/// are merged into one (sketches union, counts add), in one commit (`dataChange = false`).
+/// `compactor compact` on a rollup table: the segments of each partition in `scope` that has
+/// several are merged into one (sketches union, counts add), in one commit
+/// (`dataChange = false`). A rollup partition holds a row per group and bucket of one day,
+/// so it is merged whole: no size tiers, no target size.
 pub fn compact_rollup(
     root: &Path,
+    scope: CompactScope<'_>,
     memory: &Arc<MemoryPool>,
     spill: &Arc<SpillManager>,
 ) -> Result<crate::compact::GroupReport> {
@@ -1253,11 +1301,17 @@ pub fn compact_rollup(
         None,
         cfg.merge,
         Path::new(""),
+        scope,
         memory,
         spill,
     )?;
     Ok(crate::compact::GroupReport {
-        partition: None,
+        partition: scope
+            .partition
+            .map(|p| match p.strip_prefix(PARTITION_COLUMN) {
+                Some(rest) if rest.starts_with('=') => p.to_string(),
+                _ => format!("{PARTITION_COLUMN}={p}"),
+            }),
         segments_in: o.segments_in,
         bytes_in: o.bytes_in,
         rows_in: o.rows_read,
