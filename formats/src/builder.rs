@@ -90,7 +90,8 @@ struct Column {
 }
 
 struct Pending {
-    /// The field's name in `names`.
+    /// The field's name in `names` ([`BY_SLOT`]: pushed to a [`Target::KnownSlot`], named by
+    /// its column).
     name: (usize, usize),
     /// The slot pushed to ([`Target::Slot`]), or [`NO_SLOT`].
     slot: u32,
@@ -98,6 +99,9 @@ struct Pending {
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// [`Pending::name`] of a field pushed to a [`Target::KnownSlot`].
+const BY_SLOT: (usize, usize) = (usize::MAX, usize::MAX);
 
 /// Where a pushed value goes.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +113,10 @@ pub enum Target<'a> {
     /// first row, so that no lookup by name is made after it. The name (as the line spells
     /// it) must fold to the same name every time.
     Slot(u32, &'a str),
+    /// Slot `n` once its column is known ([`RowsBuilder::slot_known`]): no name is copied, so
+    /// the parser need not build one. A reject reason would name the field by its column (its
+    /// first spelling in the chunk), so the parser must catch a field named twice itself.
+    KnownSlot(u32),
 }
 
 impl<'a> From<&'a str> for Target<'a> {
@@ -240,6 +248,15 @@ impl RowsBuilder {
         let (name, slot) = match to.into() {
             Target::Name(name) => (name, NO_SLOT),
             Target::Slot(slot, name) => (name, slot),
+            Target::KnownSlot(slot) => {
+                debug_assert!(self.slot_known(slot), "slot {slot} has no column yet");
+                self.pending.push(Pending {
+                    name: BY_SLOT,
+                    slot,
+                    cell,
+                });
+                return;
+            }
         };
         let start = self.names.len();
         self.names.push_str(name);
@@ -250,13 +267,26 @@ impl RowsBuilder {
         });
     }
 
+    /// Whether slot `slot` has its column (a row with it was committed in this chunk) and
+    /// that column has no forced type: then values may go to [`Target::KnownSlot`], and a row
+    /// of such values can fail only on a field named twice (which the parser, catching it
+    /// first, reports with the line's spelling).
+    #[inline]
+    pub fn slot_known(&self, slot: u32) -> bool {
+        self.slot_column(slot)
+            .is_some_and(|i| self.columns[i].forced.is_none())
+    }
+
     fn slot_column(&self, slot: u32) -> Option<usize> {
         self.slots.get(slot as usize).copied().flatten()
     }
 
     /// The name of a pending field, as the line spells it.
     fn pending_name(&self, p: &Pending) -> &str {
-        &self.names[p.name.0..p.name.1]
+        match self.slot_column(p.slot) {
+            Some(i) if p.name == BY_SLOT => &self.columns[i].name,
+            _ => &self.names[p.name.0..p.name.1],
+        }
     }
 
     fn span(off: usize, len: usize) -> Cell {
@@ -550,7 +580,11 @@ impl RowsBuilder {
         }
         self.by_pos.truncate(self.pending.len());
         for (k, p) in self.pending.iter().enumerate() {
-            let name = &self.names[p.name.0..p.name.1];
+            // (`pending_name`, by fields: `by_pos` is borrowed mutably below)
+            let name: &str = match self.slots.get(p.slot as usize).copied().flatten() {
+                Some(i) if p.name == BY_SLOT => &self.columns[i].name,
+                _ => &self.names[p.name.0..p.name.1],
+            };
             match self.by_pos.get_mut(k) {
                 Some((n, _)) if **n == *name => {}
                 slot => {

@@ -48,6 +48,8 @@ pub struct JsonParser {
     project: Option<Arc<Projection>>,
     /// The line's index, for the projected walk (see [`LineIndex::build`]).
     index: LineIndex,
+    /// The slots (below 64) the structural walk pushed to in this line.
+    slots_seen: u64,
 }
 
 /// The columns a projected parse keeps (see [`crate::ParseOptions::project`]), as a tree of
@@ -190,6 +192,7 @@ impl JsonParser {
             path: String::new(),
             project: None,
             index: LineIndex::default(),
+            slots_seen: 0,
         }
     }
 
@@ -276,6 +279,7 @@ impl JsonParser {
             index
         };
         if let Some(mut w) = Walk::new(text.as_bytes(), index) {
+            self.slots_seen = 0;
             match self.projected_walk(&mut w, text, base, 1, rows, root) {
                 Ok(fields) if w.end().is_ok() => return Ok(fields),
                 // no verdict: the scan decides, on a clean row
@@ -324,13 +328,33 @@ impl JsonParser {
             let Some(wanted) = found else {
                 return w.value(depth).map(drop);
             };
-            self.enter(prefix_len, depth, &line[ks..ke]);
             if let Some(slot) = wanted.leaf {
-                let (_, start, end) = w.value(depth)?;
+                let (c, start, end) = w.value(depth)?;
+                // An object value (flattened by name), or a slot named twice in the line: the
+                // scan parses the line (and names the field as the line spells it).
+                let bit = 1u64.checked_shl(slot).unwrap_or(0);
+                if c == b'{' || self.slots_seen & bit != 0 {
+                    return Err(Miss);
+                }
+                self.slots_seen |= bit;
                 let may_escape = w.may_escape();
-                self.wanted_leaf(slot, line, start, end, base, depth, rows, may_escape)
-                    .map_err(|_| Miss)
+                let v = &line[start..end];
+                if bit != 0 && rows.slot_known(slot) {
+                    // the column is known: no path to build
+                    return push_leaf(Target::KnownSlot(slot), v, base + start, rows, may_escape)
+                        .map_err(|_| Miss);
+                }
+                self.enter(prefix_len, depth, &line[ks..ke]);
+                push_leaf(
+                    Target::Slot(slot, &self.path),
+                    v,
+                    base + start,
+                    rows,
+                    may_escape,
+                )
+                .map_err(|_| Miss)
             } else if w.peek() == Some(b'{') {
+                self.enter(prefix_len, depth, &line[ks..ke]);
                 self.projected_walk(w, line, base, depth + 1, rows, wanted)?;
                 Ok(())
             } else {
