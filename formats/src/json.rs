@@ -74,7 +74,16 @@ struct Node {
     /// Bit `n` (`n` < 63; bit 63 for longer ones) is set when a child's segment is `n` bytes
     /// long: most keys are not wanted, and most of those are told so by their length alone.
     lens: u64,
+    /// Per key length (the last entry for [`BY_LEN_LONG`] bytes or more): 0 when no child's
+    /// segment has it, the child's index + 1 when one has, [`BY_LEN_SEVERAL`] otherwise. A
+    /// key without a dot is then compared with one child at most, mostly.
+    by_len: [u8; BY_LEN_LONG + 1],
 }
+
+/// [`Node::by_len`]'s last entry: this many bytes or more.
+const BY_LEN_LONG: usize = 31;
+/// [`Node::by_len`]: several children (or a long length): compare with each.
+const BY_LEN_SEVERAL: u8 = u8::MAX;
 
 /// [`Node::lens`]'s bit for a length.
 #[inline]
@@ -117,13 +126,16 @@ impl Node {
     /// [`Self::find`] for a key without a dot: only a child whose segment is the whole key.
     #[inline]
     fn find_whole(&self, key: &[u8]) -> Option<&Node> {
-        if self.lens & len_bit(key.len()) == 0 {
-            return None;
+        let folded_eq = |(k, _): &&(Box<[u8]>, Node)| {
+            k.len() == key.len() && k.iter().zip(key).all(|(a, b)| *a == fold(*b))
+        };
+        match self.by_len[key.len().min(BY_LEN_LONG)] {
+            0 => None,
+            BY_LEN_SEVERAL => self.children.iter().find(folded_eq).map(|(_, n)| n),
+            one => Some(&self.children[usize::from(one) - 1])
+                .filter(folded_eq)
+                .map(|(_, n)| n),
         }
-        self.children
-            .iter()
-            .find(|(k, _)| k.len() == key.len() && k.iter().zip(key).all(|(a, b)| *a == fold(*b)))
-            .map(|(_, n)| n)
     }
 }
 
@@ -144,8 +156,14 @@ impl Projection {
                     Some(i) => i,
                     None => {
                         node.lens |= len_bit(folded.len());
+                        let at = folded.len().min(BY_LEN_LONG);
+                        let i = node.children.len();
+                        node.by_len[at] = match u8::try_from(i + 1) {
+                            Ok(one) if node.by_len[at] == 0 && at < BY_LEN_LONG => one,
+                            _ => BY_LEN_SEVERAL,
+                        };
                         node.children.push((folded, Node::default()));
-                        node.children.len() - 1
+                        i
                     }
                 };
                 node = &mut node.children[i].1;
