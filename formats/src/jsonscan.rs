@@ -416,10 +416,11 @@ pub(crate) type Walked<T> = std::result::Result<T, Miss>;
 /// Between two structurals there can only be spaces, a string's contents (after its opening
 /// quote, up to and with its closing quote) or a scalar's other bytes, so checking the grammar
 /// over the structurals checks the line: a string is valid whatever it holds (the line has no
-/// control byte, and [`LineIndex::build`] checked its escapes), and a scalar is checked by [`Scan`]'s own number and literal rules, then must end at
-/// a space or at the next structural. It accepts only lines that [`Scan`] accepts (the
-/// `scan_agrees_with_serde_json` property test); a line it does not accept ([`Miss`]) is walked
-/// again by [`Scan`] for the verdict and the reason.
+/// control byte, and [`LineIndex::build`] checked its escapes), and a scalar is checked by
+/// [`Scan`]'s own number and literal rules, then must end at a space or at the next
+/// structural. It accepts only lines that [`Scan`] accepts (the `scan_agrees_with_serde_json`
+/// property test); a line it does not accept ([`Miss`]) is walked again by [`Scan`] for the
+/// verdict and the reason.
 /// ```text
 ///   {"ab": [1,true], "c":"x,y"}
 ///   ^^    ^^ ^^    ^ ^  ^^    ^     tokens: { " : [ 1 , t ] , " : " }
