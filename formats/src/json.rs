@@ -71,12 +71,10 @@ struct Node {
     leaf: Option<u32>,
     /// Wanted paths below it, by folded segment.
     children: Vec<(Box<[u8]>, Node)>,
-    /// Bit `n` (`n` < 63; bit 63 for longer ones) is set when a child's segment is `n` bytes
-    /// long: most keys are not wanted, and most of those are told so by their length alone.
-    lens: u64,
     /// Per key length (the last entry for [`BY_LEN_LONG`] bytes or more): 0 when no child's
-    /// segment has it, the child's index + 1 when one has, [`BY_LEN_SEVERAL`] otherwise. A
-    /// key without a dot is then compared with one child at most, mostly.
+    /// segment has it, the child's index + 1 when one has, [`BY_LEN_SEVERAL`] otherwise. Most
+    /// keys are not wanted, and most of those are told so by their length alone; a key
+    /// without a dot is compared with one child at most, mostly.
     by_len: [u8; BY_LEN_LONG + 1],
 }
 
@@ -85,12 +83,6 @@ const BY_LEN_LONG: usize = 31;
 /// [`Node::by_len`]: several children (or a long length): compare with each.
 const BY_LEN_SEVERAL: u8 = u8::MAX;
 
-/// [`Node::lens`]'s bit for a length.
-#[inline]
-fn len_bit(n: usize) -> u64 {
-    1 << n.min(63)
-}
-
 impl Node {
     /// The node of `key` (which may hold dots: `{"a.b": 1}` is column `a.b` too): a child
     /// whose segment is the whole key, or, for a key that goes on with a dot after a child's
@@ -98,7 +90,7 @@ impl Node {
     /// length is no child's, and that has no dot right after a child's length, is told apart
     /// by a length compare and a byte compare per child.
     fn find(&self, key: &[u8]) -> Option<&Node> {
-        if self.lens & len_bit(key.len()) == 0
+        if self.by_len[key.len().min(BY_LEN_LONG)] == 0
             && !self
                 .children
                 .iter()
@@ -155,7 +147,6 @@ impl Projection {
                 let i = match node.children.iter().position(|(k, _)| *k == folded) {
                     Some(i) => i,
                     None => {
-                        node.lens |= len_bit(folded.len());
                         let at = folded.len().min(BY_LEN_LONG);
                         let i = node.children.len();
                         node.by_len[at] = match u8::try_from(i + 1) {
