@@ -675,6 +675,8 @@ pub struct LineIndex {
     /// The line's `.` bytes, a bit each like `quotes` (a key without one is matched by its
     /// whole length, see [`Walk::has_dot`]).
     dots: Vec<u64>,
+    /// Every byte is ASCII (so the line is UTF-8 without a check of its own).
+    ascii: bool,
 }
 
 impl LineIndex {
@@ -699,7 +701,7 @@ impl LineIndex {
         self.quotes.clear();
         self.tokens.clear();
         self.dots.clear();
-        let (mut backslashes, mut controls) = (0u64, 0u64);
+        let (mut backslashes, mut controls, mut high) = (0u64, 0u64, 0u64);
         let mut bad_escape = false;
         let mut padded = [b' '; 64];
         // all ones while the previous block ended inside a string
@@ -723,6 +725,7 @@ impl LineIndex {
             self.dots.push(m.dots);
             backslashes |= m.backslashes;
             controls |= m.controls;
+            high |= m.high;
             let mut quotes = m.quotes;
             if m.backslashes | escape_carry != 0 {
                 let (escaped, escapes) = escaped(m.backslashes, &mut escape_carry);
@@ -749,9 +752,16 @@ impl LineIndex {
                 .push((m.ops & !inside) | (quotes & inside) | starts);
         }
         self.backslash = backslashes != 0;
+        self.ascii = high == 0;
         self.plain = backslashes | controls == 0;
         self.structural = controls == 0 && in_string == 0 && !bad_escape;
         self.plain
+    }
+
+    /// Whether every byte of the line last built is ASCII: then it is UTF-8 with no check of
+    /// its own (the check is the classification's seventh movemask, of the bytes themselves).
+    pub fn is_ascii(&self) -> bool {
+        self.ascii
     }
 
     /// Whether the line has a quote at `i` (tests).
@@ -829,6 +839,8 @@ struct Masks {
     spaces: u64,
     /// `.`
     dots: u64,
+    /// 0x80 and above (not ASCII)
+    high: u64,
 }
 
 /// Each bit the parity of the set bits at or below it: with quote bits, the bytes from an
@@ -876,6 +888,7 @@ fn classify_plain(block: &[u8; 64]) -> Masks {
         m.ops |= u64::from(matches!(b, b'{' | b'}' | b'[' | b']' | b':' | b',')) << i;
         m.spaces |= u64::from(b == b' ') << i;
         m.dots |= u64::from(b == b'.') << i;
+        m.high |= u64::from(b >= 0x80) << i;
     }
     m
 }
@@ -895,7 +908,7 @@ mod simd {
     }
 
     /// A `classify` at one vector width: `$lanes` bytes a step, with that width's load,
-    /// compare, minimum, or, splat and movemask (seven compares and six movemasks a step).
+    /// compare, minimum, or, splat and movemask (seven compares and seven movemasks a step).
     macro_rules! classify_at {
         ($name:ident, $feature:literal, $vec:ty, $lanes:literal, $mask:ty, $load:ident,
          $cmpeq:ident, $min:ident, $or:ident, $set1:ident, $movemask:ident) => {
@@ -923,6 +936,7 @@ mod simd {
                     m.ops |= bits(ops);
                     m.spaces |= bits(eq(b' '));
                     m.dots |= bits(eq(b'.'));
+                    m.high |= bits(v);
                 }
                 m
             }
@@ -975,6 +989,7 @@ mod tests {
     fn valid(text: &[u8]) -> bool {
         let mut ix = LineIndex::default();
         let verdict = is_valid(text, &mut ix);
+        assert_eq!(ix.is_ascii(), text.is_ascii(), "ASCII flag of {text:?}");
         let mut s = Scan::new(text);
         let plain = s.skip_value(0).is_ok() && s.end().is_ok();
         assert_eq!(
