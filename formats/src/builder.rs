@@ -767,7 +767,13 @@ impl RowsBuilder {
         let mut values: Vec<u8> = Vec::with_capacity(bytes + SHORT_COPY);
         let mut offsets: Vec<i32> = Vec::with_capacity(cells.len() + 1);
         offsets.push(0);
-        for c in cells {
+        for (k, c) in cells.iter().enumerate() {
+            // The chunk's bytes were parsed long ago (the whole chunk since), so each cell's
+            // text is a cache miss: ask for the one PREFETCH_CELLS ahead now.
+            if let Some(a) = cells.get(k + PREFETCH_CELLS) {
+                let src = if a.in_arena { &self.arena } else { chunk };
+                prefetch(src.as_ptr().wrapping_add(a.off as usize));
+            }
             if c.kind != Kind::Null {
                 let src: &[u8] = if c.in_arena { &self.arena } else { chunk };
                 let (off, len) = (c.off as usize, c.len as usize);
@@ -801,6 +807,22 @@ fn validity(cells: &[Cell]) -> Option<NullBuffer> {
         |i| cells[i].kind != Kind::Null,
     )))
     .filter(|n| n.null_count() > 0)
+}
+
+/// How far ahead [`RowsBuilder::string_array`] prefetches a cell's text.
+const PREFETCH_CELLS: usize = 16;
+
+/// Asks for the cache line at `p` before it is read: a hint, which never faults and changes
+/// no result.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Bytes copied at once for a short string cell (see [`RowsBuilder::string_array`]).
