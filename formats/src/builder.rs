@@ -10,7 +10,10 @@
 //!
 //! A field's column is found by name when the row is committed (by its position in the last
 //! row first, then by a map), unless the parser pushed it to a [`Target::Slot`]: a field it
-//! already told apart, whose column is then known after the first row.
+//! already told apart, whose column is then known after the first row. Once it is, a row whose
+//! fields all go to known slots ([`Target::KnownSlot`], a rollup-only run's rows) skips the
+//! pending row: each field is appended to its column as it comes, the commit only counts the
+//! row, and an abort takes the cells back out.
 //!
 //! ```text
 //!  parser ──push_*──▶ pending row ──commit_row──▶ column cells ──finish──▶ Arrow arrays
@@ -158,6 +161,12 @@ pub struct RowsBuilder {
     resolved: Vec<(Option<usize>, Cell, Found)>,
     /// Per [`Target::Slot`]: its column, once a row with it was committed.
     slots: Vec<Option<usize>>,
+    /// Bit `n`: slot `n` (below 64) has its column, without a forced type
+    /// ([`Self::slot_known`] by one bit test).
+    known: u64,
+    /// The open row's fields that went straight to their columns ([`Self::push_direct`]), in
+    /// the order pushed: slot, column, and the column's `kinds` and `big_int` before.
+    direct: Vec<(u32, usize, u8, bool)>,
     /// Rows the chunk is expected to hold (an estimate), see [`Self::set_rows_hint`].
     rows_hint: usize,
 }
@@ -208,6 +217,8 @@ impl RowsBuilder {
             by_pos: Vec::new(),
             resolved: Vec::new(),
             slots: Vec::new(),
+            known: 0,
+            direct: Vec::new(),
             rows_hint: 0,
         }
     }
@@ -225,11 +236,12 @@ impl RowsBuilder {
 
     /// Fields recorded in the open row so far.
     pub fn pending_fields(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.direct.len()
     }
 
     /// Opens a new row.
     pub fn begin_row(&mut self) {
+        self.drop_direct();
         self.attempt += 1;
         self.pending.clear();
         self.names.clear();
@@ -238,8 +250,63 @@ impl RowsBuilder {
 
     /// Drops the open row and everything it wrote.
     pub fn abort_row(&mut self) {
+        self.drop_direct();
         self.pending.clear();
         self.arena.truncate(self.arena_mark);
+    }
+
+    /// Takes the open row's direct fields out of their columns again.
+    fn drop_direct(&mut self) {
+        for &(_, i, kinds, big_int) in &self.direct {
+            let col = &mut self.columns[i];
+            col.cells.truncate(self.rows);
+            col.kinds = kinds;
+            col.big_int = big_int;
+        }
+        self.direct.clear();
+    }
+
+    /// A [`Target::KnownSlot`] field of a row that so far has only such fields, and none in
+    /// this column: appended to its column now, not recorded for [`Self::commit_row`] to copy
+    /// (a rollup-only run's rows, after the chunk's first). Such a row can only be committed,
+    /// so the commit only counts it; an abort takes the cells out again. Returns false (having
+    /// done nothing) for any other field.
+    #[inline]
+    fn push_direct(&mut self, slot: u32, cell: Cell) -> bool {
+        if !self.pending.is_empty() || !self.ts_formats.is_empty() {
+            return false;
+        }
+        let Some(i) = self.slot_column(slot) else {
+            return false;
+        };
+        let col = &self.columns[i];
+        if col.cells.len() > self.rows {
+            // named twice: the commit's check reports it
+            return false;
+        }
+        self.direct.push((slot, i, col.kinds, col.big_int));
+        self.append(i, self.rows, cell);
+        true
+    }
+
+    /// Moves the open row's direct fields back to `pending` (a field that cannot go straight
+    /// to its column follows them), as if they had been recorded.
+    fn undirect(&mut self) {
+        debug_assert!(self.pending.is_empty() || self.direct.is_empty());
+        for k in 0..self.direct.len() {
+            let (slot, i, kinds, big_int) = self.direct[k];
+            let col = &mut self.columns[i];
+            let cell = col.cells.pop().expect("a direct field's cell");
+            col.cells.truncate(self.rows);
+            col.kinds = kinds;
+            col.big_int = big_int;
+            self.pending.push(Pending {
+                name: BY_SLOT,
+                slot,
+                cell,
+            });
+        }
+        self.direct.clear();
     }
 
     fn push<'n>(&mut self, to: impl Into<Target<'n>>, cell: Cell) {
@@ -250,6 +317,10 @@ impl RowsBuilder {
             Target::Slot(slot, name) => (name, slot),
             Target::KnownSlot(slot) => {
                 debug_assert!(self.slot_known(slot), "slot {slot} has no column yet");
+                if self.push_direct(slot, cell) {
+                    return;
+                }
+                self.undirect();
                 self.pending.push(Pending {
                     name: BY_SLOT,
                     slot,
@@ -258,6 +329,7 @@ impl RowsBuilder {
                 return;
             }
         };
+        self.undirect();
         let start = self.names.len();
         self.names.push_str(name);
         self.pending.push(Pending {
@@ -273,8 +345,12 @@ impl RowsBuilder {
     /// first, reports with the line's spelling).
     #[inline]
     pub fn slot_known(&self, slot: u32) -> bool {
-        self.slot_column(slot)
-            .is_some_and(|i| self.columns[i].forced.is_none())
+        match 1u64.checked_shl(slot) {
+            Some(bit) => self.known & bit != 0,
+            None => self
+                .slot_column(slot)
+                .is_some_and(|i| self.columns[i].forced.is_none()),
+        }
     }
 
     fn slot_column(&self, slot: u32) -> Option<usize> {
@@ -499,6 +575,13 @@ impl RowsBuilder {
     /// Validates the open row and appends it. On `Err(reason)` nothing was appended; the caller
     /// then calls [`Self::abort_row`].
     pub fn commit_row(&mut self, chunk: &[u8]) -> std::result::Result<(), String> {
+        if !self.direct.is_empty() {
+            // every field went straight to its column (`push_direct`)
+            debug_assert!(self.pending.is_empty());
+            self.direct.clear();
+            self.rows += 1;
+            return Ok(());
+        }
         if !self.ts_formats.is_empty() {
             self.apply_ts_formats(chunk);
         } else if self.commit_known_slots()? {
@@ -559,6 +642,9 @@ impl RowsBuilder {
                     self.slots.resize(slot + 1, None);
                 }
                 self.slots[slot] = Some(i);
+                if self.columns[i].forced.is_none() {
+                    self.known |= 1u64.checked_shl(slot as u32).unwrap_or(0);
+                }
             }
             self.append(i, row, cell);
         }
@@ -699,6 +785,8 @@ impl RowsBuilder {
 
     /// Builds the batch: one column per field seen, typed by the widening rules.
     pub fn finish(mut self, chunk: &[u8]) -> Result<RecordBatch> {
+        // (an open row is dropped, as its cells beyond `rows` are below)
+        self.drop_direct();
         let rows = self.rows;
         let mut fields = Vec::with_capacity(self.columns.len());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
@@ -940,7 +1028,79 @@ mod tests {
     use arrow_array::types::{Int64Type, TimestampMicrosecondType};
     use arrow_array::Array;
 
+    use super::{RowsBuilder, Target};
     use crate::{parse_all, Format, ParseOptions};
+
+    /// Known-slot fields go straight to their columns; an abort takes them (and what they
+    /// did to the column's type) back, a field named twice is still caught, and a field that
+    /// cannot go straight to its column moves the row's others back to the commit's path.
+    #[test]
+    fn direct_fields_commit_abort_and_fall_back_like_recorded_ones() {
+        let chunk = b"1x2y3z7q";
+        let mut b = RowsBuilder::new(&ParseOptions::new(Format::Json));
+        let known = |b: &RowsBuilder| (b.slot_known(0), b.slot_known(1));
+        assert_eq!(known(&b), (false, false));
+        b.begin_row();
+        b.push_int(Target::Slot(0, "a"), 1, 0, 1);
+        b.push_str(Target::Slot(1, "b"), "x", 1);
+        b.commit_row(chunk).unwrap();
+        assert_eq!(known(&b), (true, true));
+        // straight to the columns
+        b.begin_row();
+        b.push_int(Target::KnownSlot(0), 2, 2, 1);
+        b.push_str(Target::KnownSlot(1), "y", 3);
+        assert_eq!(
+            (b.direct.len(), b.pending.len(), b.pending_fields()),
+            (2, 0, 2)
+        );
+        b.commit_row(chunk).unwrap();
+        // aborted: `a` would have become a string column
+        b.begin_row();
+        b.push_str(Target::KnownSlot(0), "q", 7);
+        b.abort_row();
+        // named twice
+        b.begin_row();
+        b.push_int(Target::KnownSlot(0), 3, 4, 1);
+        b.push_int(Target::KnownSlot(0), 3, 4, 1);
+        assert!(b
+            .commit_row(chunk)
+            .unwrap_err()
+            .contains("duplicate field \"a\""));
+        b.abort_row();
+        // a new column after a direct field
+        b.begin_row();
+        b.push_str(Target::KnownSlot(1), "z", 5);
+        b.push_int("c", 7, 6, 1);
+        assert_eq!((b.direct.len(), b.pending.len()), (0, 2));
+        b.commit_row(chunk).unwrap();
+        b.begin_row();
+        b.push_int(Target::KnownSlot(0), 3, 4, 1);
+        b.commit_row(chunk).unwrap();
+        // an open row is not in the batch
+        b.begin_row();
+        b.push_str(Target::KnownSlot(0), "q", 7);
+        let batch = b.finish(chunk).unwrap();
+        assert_eq!(batch.num_rows(), 4);
+        let a = batch
+            .column_by_name("a")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            [Some(1), Some(2), None, Some(3)]
+        );
+        let s = batch.column_by_name("b").unwrap();
+        let s = s.as_string::<i32>();
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [Some("x"), Some("y"), Some("z"), None]
+        );
+        let c = batch
+            .column_by_name("c")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(c.iter().collect::<Vec<_>>(), [None, None, Some(7), None]);
+    }
 
     #[test]
     fn user_timestamp_formats_type_their_columns_and_keep_offsets() {
