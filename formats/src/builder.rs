@@ -169,6 +169,8 @@ pub struct RowsBuilder {
     direct: Vec<(u32, usize, u8, bool)>,
     /// Rows the chunk is expected to hold (an estimate), see [`Self::set_rows_hint`].
     rows_hint: usize,
+    /// Recognises timestamps in strings, reading a run of them of one hour faster.
+    iso: ts::IsoParser,
 }
 
 /// How a field name was resolved to its column (see [`RowsBuilder::lookup`]).
@@ -220,6 +222,7 @@ impl RowsBuilder {
             known: 0,
             direct: Vec::new(),
             rows_hint: 0,
+            iso: ts::IsoParser::default(),
         }
     }
 
@@ -467,7 +470,7 @@ impl RowsBuilder {
     pub fn push_str<'n>(&mut self, name: impl Into<Target<'n>>, text: &str, off: usize) {
         let mut cell = Self::span(off, text.len());
         if let Some(micros) = looks_like_ts(text.as_bytes())
-            .then(|| ts::parse_iso(text.as_bytes()))
+            .then(|| self.iso.parse(text.as_bytes()))
             .flatten()
         {
             cell.kind = Kind::Ts;
@@ -485,7 +488,7 @@ impl RowsBuilder {
             ..Self::span(off, text.len())
         };
         if let Some(micros) = looks_like_ts(text.as_bytes())
-            .then(|| ts::parse_iso(text.as_bytes()))
+            .then(|| self.iso.parse(text.as_bytes()))
             .flatten()
         {
             cell.kind = Kind::Ts;
