@@ -940,12 +940,18 @@ fn decide(kinds: u8, big_int: bool) -> Option<ColumnType> {
 fn classify_number(text: &str, off: usize) -> Cell {
     let mut cell = RowsBuilder::span(off, text.len());
     let b = text.as_bytes();
-    let int_syntax = !b.is_empty()
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-' && b.len() > 1));
-    if int_syntax {
-        if let Ok(v) = text.parse::<i64>() {
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        // Up to 18 digits cannot overflow an i64: summed here, without `parse`'s checks.
+        let v = if digits.len() <= 18 {
+            let v = digits
+                .iter()
+                .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+            Some(if digits.len() < b.len() { -v } else { v })
+        } else {
+            text.parse::<i64>().ok()
+        };
+        if let Some(v) = v {
             cell.kind = Kind::Int;
             cell.num = v as u64;
         }
@@ -1031,8 +1037,28 @@ mod tests {
     use arrow_array::types::{Int64Type, TimestampMicrosecondType};
     use arrow_array::Array;
 
-    use super::{RowsBuilder, Target};
+    use super::{classify_number, Kind, RowsBuilder, Target};
     use crate::{parse_all, Format, ParseOptions};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Integers are read as `str::parse` reads those with integer syntax (an optional `-`
+        /// and digits), other numbers as floats, anything else stays a string.
+        #[test]
+        fn numbers_classify_as_parse_reads_them(text in "-?-?[0-9]{0,21}(\\.[0-9]{0,3})?|[+-]?[0-9a-f.e-]{0,6}") {
+            let cell = classify_number(&text, 0);
+            let digits = text.strip_prefix('-').unwrap_or(&text);
+            let int_syntax = !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit());
+            match text.parse::<i64>() {
+                Ok(v) if int_syntax => {
+                    prop_assert_eq!(cell.kind, Kind::Int);
+                    prop_assert_eq!(cell.num as i64, v);
+                }
+                _ => prop_assert_ne!(cell.kind, Kind::Int),
+            }
+            prop_assert_eq!((cell.off, cell.len as usize), (0, text.len()));
+        }
+    }
 
     /// Known-slot fields go straight to their columns; an abort takes them (and what they
     /// did to the column's type) back, a field named twice is still caught, and a field that
