@@ -296,20 +296,15 @@ impl RowsBuilder {
     /// to its column follows them), as if they had been recorded.
     fn undirect(&mut self) {
         debug_assert!(self.pending.is_empty() || self.direct.is_empty());
-        for k in 0..self.direct.len() {
-            let (slot, i, kinds, big_int) = self.direct[k];
-            let col = &mut self.columns[i];
-            let cell = col.cells.pop().expect("a direct field's cell");
-            col.cells.truncate(self.rows);
-            col.kinds = kinds;
-            col.big_int = big_int;
+        for &(slot, i, _, _) in &self.direct {
+            let cell = *self.columns[i].cells.last().expect("a direct field's cell");
             self.pending.push(Pending {
                 name: BY_SLOT,
                 slot,
                 cell,
             });
         }
-        self.direct.clear();
+        self.drop_direct();
     }
 
     fn push<'n>(&mut self, to: impl Into<Target<'n>>, cell: Cell) {
