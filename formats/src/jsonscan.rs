@@ -403,6 +403,39 @@ pub fn is_valid(text: &[u8], index: &mut LineIndex) -> bool {
     s.skip_value(0).is_ok() && s.end().is_ok()
 }
 
+/// Whether `s` is one JSON number, whole (the rule of [`Scan::number`], on a slice whose end is
+/// known).
+#[inline]
+fn is_number(s: &[u8]) -> bool {
+    fn digits(s: &[u8]) -> usize {
+        s.iter().take_while(|c| c.is_ascii_digit()).count()
+    }
+    let s = s.strip_prefix(b"-").unwrap_or(s);
+    let int = digits(s);
+    if int == 0 || (int > 1 && s[0] == b'0') {
+        return false;
+    }
+    let mut rest = &s[int..];
+    if let Some(r) = rest.strip_prefix(b".") {
+        let frac = digits(r);
+        if frac == 0 {
+            return false;
+        }
+        rest = &r[frac..];
+    }
+    match rest {
+        [] => true,
+        [b'e' | b'E', exp @ ..] => {
+            let exp = match exp {
+                [b'+' | b'-', e @ ..] => e,
+                e => e,
+            };
+            !exp.is_empty() && digits(exp) == exp.len()
+        }
+        _ => false,
+    }
+}
+
 /// The [`Walk`] did not accept the line. Not a verdict: the caller walks it again with
 /// [`Scan`], which accepts or rejects it and gives the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -581,21 +614,30 @@ impl<'a> Walk<'a> {
     }
 
     /// A number or literal at `p` (`c`: its first byte), by [`Scan`]'s rules; returns where it
-    /// ends, which must be a space or the next token (else more bytes of it follow).
-    #[inline(never)]
+    /// ends.
+    ///
+    /// Its bytes are known without reading them one by one: from `p` up to the next token
+    /// there is one run of scalar bytes (neither an operator, a space nor a quote), then only
+    /// spaces ([`LineIndex::build`] makes the first byte of each such run a token). So the run
+    /// is the line's bytes up to the next token less the spaces at its end, and the scalar is
+    /// valid when the whole run is one number or literal: a slice compare or a loop over
+    /// digits with a known end.
+    #[inline]
     fn scalar(&mut self, p: usize, c: u8) -> Walked<usize> {
-        let mut s = Scan::new(self.b);
-        s.pos = p;
-        match c {
-            b't' => s.literal(b"true"),
-            b'f' => s.literal(b"false"),
-            b'n' => s.literal(b"null"),
-            b'-' | b'0'..=b'9' => s.number(),
-            _ => return Err(Miss),
+        let mut e = self.next_pos();
+        // `b[p]` is not a space, so this stops at `p + 1` at the latest
+        while self.b[e - 1] == b' ' {
+            e -= 1;
         }
-        .map_err(|_| Miss)?;
-        if s.pos == self.next_pos() || self.b.get(s.pos) == Some(&b' ') {
-            Ok(s.pos)
+        let run = &self.b[p..e];
+        let ok = match c {
+            b't' => run == b"true",
+            b'f' => run == b"false",
+            b'n' => run == b"null",
+            _ => is_number(run),
+        };
+        if ok {
+            Ok(e)
         } else {
             Err(Miss)
         }
@@ -1167,6 +1209,15 @@ mod tests {
             if simd_wide() {
                 prop_assert_eq!(classify(block, true), want);
             }
+        }
+
+        /// The walk's number check on a run of known end agrees with the scan's byte-at-a-time
+        /// rule reading that run whole.
+        #[test]
+        fn is_number_agrees_with_the_scan(s in "[-+.eE0-9x]{0,9}") {
+            let mut scan = Scan::new(s.as_bytes());
+            let whole = scan.number().is_ok() && scan.pos == s.len();
+            prop_assert_eq!(is_number(s.as_bytes()), whole, "{}", s);
         }
 
         /// The branch-free escape scan agrees with the byte-at-a-time one, runs of
