@@ -123,6 +123,103 @@ fn rerun_commits_nothing_and_new_files_are_picked_up_alone() {
     common::assert_no_orphans(&table);
 }
 
+/// Sets `path`'s modification time `ago` in the past.
+fn age_file(path: &Path, ago: std::time::Duration) {
+    let t = std::time::SystemTime::now() - ago;
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+#[test]
+fn ledger_retention_forgets_old_files_and_never_reads_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    let two_days = std::time::Duration::from_secs(2 * 86_400);
+    std::fs::write(d.join("in/a.jsonl"), json_lines(0, 50)).unwrap();
+    // last modified before the retention and never consumed: not read, counted apart
+    std::fs::write(d.join("in/old.jsonl"), json_lines(500, 5)).unwrap();
+    age_file(&d.join("in/old.jsonl"), two_days);
+    let job = json_job(d, &["in/*.jsonl"], "");
+    let hour = common::write_job(
+        d,
+        "hour.toml",
+        &std::fs::read_to_string(&job)
+            .unwrap()
+            .replace("format = ", "ledger_retention = \"1h\"\nformat = "),
+    );
+    let table = d.join("table");
+    let ledger = || {
+        compactor::table::Table::open(&table)
+            .unwrap()
+            .ledger()
+            .unwrap()
+    };
+
+    let r = common::run_job(&hour, 2);
+    assert!(r.committed);
+    assert_eq!((r.files_in, r.files_skipped, r.files_expired), (1, 0, 1));
+    assert_eq!(r.rows_out, 50);
+    let l = ledger();
+    assert_eq!(l.files.len(), 1);
+    assert!(l.files[0].path.ends_with("a.jsonl") && l.files[0].at.is_some());
+
+    // a consumed file that has grown old is still named by the ledger: skipped as consumed
+    age_file(&d.join("in/a.jsonl"), two_days);
+    let r = common::run_job(&hour, 2);
+    assert!(!r.committed, "{r:?}");
+    assert_eq!((r.files_in, r.files_skipped, r.files_expired), (0, 1, 1));
+
+    // A commit under a retention of one second forgets `a` (consumed over a second ago) and
+    // keeps `b`, just consumed.
+    let second = common::write_job(
+        d,
+        "second.toml",
+        &std::fs::read_to_string(&hour)
+            .unwrap()
+            .replace("\"1h\"", "\"1s\""),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(d.join("in/b.jsonl"), json_lines(100, 20)).unwrap();
+    let r = common::run_job(&second, 2);
+    assert!(r.committed, "{r:?}");
+    assert_eq!((r.files_in, r.rows_out), (1, 20));
+    let l = ledger();
+    assert_eq!(l.files.len(), 1, "{l:?}");
+    assert!(l.files[0].path.ends_with("b.jsonl"));
+
+    // `a`, forgotten, is older than the retention: not read again (no duplicate rows)
+    let r = common::run_job(&hour, 2);
+    assert!(!r.committed, "{r:?}");
+    assert_eq!((r.files_in, r.files_skipped, r.files_expired), (0, 1, 2));
+    assert_eq!(ids(&common::read_table_records(&table)).len(), 70);
+
+    // Without a retention, inputs are matched by content alone: `b` is skipped, `old` and the
+    // forgotten `a` are read (`a`'s rows a second time: what the age check above prevents).
+    let r = common::run_job(&job, 2);
+    assert!(r.committed, "{r:?}");
+    assert_eq!((r.files_in, r.files_skipped, r.files_expired), (2, 1, 0));
+    common::assert_no_orphans(&table);
+}
+
+#[test]
+fn a_zero_ledger_retention_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = common::job_text(&["in/*.jsonl"], "json", "table", &["id"], "")
+        .replace("format = ", "ledger_retention = \"0s\"\nformat = ");
+    let job = common::write_job(d, "job.toml", &text);
+    let err = compactor::job::Job::load(&job).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("would forget every file"),
+        "{err:#}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // (b) crashes
 

@@ -62,6 +62,9 @@ pub struct InputFile {
     /// xxh3-128 of the bytes as stored, hex: `None` until hashed (see the module docs), and
     /// always for standard input.
     pub fingerprint: Option<String>,
+    /// Last modification time as listed (`None` for standard input, or where the file system
+    /// keeps none): what `[input] ledger_retention` compares.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 impl InputFile {
@@ -175,6 +178,7 @@ pub fn stat(path: &Path) -> Result<InputFile> {
             path: path.to_path_buf(),
             size: 0,
             fingerprint: None,
+            modified: None,
         });
     }
     let meta = std::fs::metadata(path).with_context(|| format!("opening {}", path.display()))?;
@@ -186,6 +190,7 @@ pub fn stat(path: &Path) -> Result<InputFile> {
         path,
         size: meta.len(),
         fingerprint: None,
+        modified: meta.modified().ok(),
     })
 }
 

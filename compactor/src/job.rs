@@ -85,6 +85,48 @@ pub struct InputConfig {
     /// year before).
     #[serde(default)]
     pub year: Option<i32>,
+    /// How long the table's ledger remembers a consumed file (`"30d"`, `"12h"`; see
+    /// [`crate::vacuum::parse_duration`]). Unset (the default): for ever, and a ledger that
+    /// grows by about 150 bytes per consumed file, rewritten by every commit. Set: each commit
+    /// forgets the files consumed longer ago, and a run skips, and counts apart
+    /// (`files_expired`), every input last modified longer ago than that, which the ledger
+    /// can no longer tell from a consumed one. Spark's and Auto Loader's `maxFileAge` work the
+    /// same way. A copy of a forgotten file with a new modification time is read again.
+    #[serde(default)]
+    pub ledger_retention: Option<Age>,
+}
+
+/// A duration: a string such as `"30d"`, `"12h"` or `"1w 2d"` (see
+/// [`crate::vacuum::parse_duration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Age(pub std::time::Duration);
+
+impl std::fmt::Display for Age {
+    /// In the largest unit that divides it: `30d`, `36h`, `90m`, `45s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0.as_secs();
+        match [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
+            .into_iter()
+            .find(|(unit, _)| s.is_multiple_of(*unit))
+        {
+            Some((unit, name)) => write!(f, "{}{name}", s / unit),
+            None => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl TryFrom<String> for Age {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match crate::vacuum::parse_duration(&s) {
+            Ok(d) if d.is_zero() => Err(format!(
+                "a retention of {s:?} would forget every file at once; leave it unset to keep them all"
+            )),
+            Ok(d) => Ok(Age(d)),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
 }
 
 /// `[output]`

@@ -5,7 +5,9 @@
 //!    `_compactor/pending/` that no commit added, see [`crate::pending`]). No lock is taken on
 //!    the table: other runs and a compaction may work beside this one.
 //! 2. Find the inputs; drop those the table's ledger says were consumed (by size, then, for a
-//!    file whose size matches, by content hash).
+//!    file whose size matches, by content hash) and, with `[input] ledger_retention`, those
+//!    last modified before it (counted as `files_expired`; the commit forgets the ledger
+//!    entries older than the retention, see [`crate::table::Ledger::prune`]).
 //! 3. Cut each input into chunks and parse them as tasks on the pool, a window of them in
 //!    flight, taking the results in input order and hashing the file for the ledger. Rejected
 //!    lines go to the quarantine file, numbered from each chunk's parsed line count. Each
@@ -141,6 +143,9 @@ pub struct RunReport {
     pub files_in: u64,
     /// Input files skipped because the table already consumed them.
     pub files_skipped: u64,
+    /// Input files not read because they were last modified before `[input]
+    /// ledger_retention` and the ledger does not name them (it may have forgotten them).
+    pub files_expired: u64,
     /// Lines read.
     pub lines_in: u64,
     /// Records read: lines, or groups of lines for multi-line records, not counting
@@ -408,14 +413,22 @@ impl RunReport {
             (false, Some(n)) => format!("nothing committed: {n}"),
             (false, None) => "nothing committed".to_string(),
         };
+        let expired = if self.files_expired > 0 {
+            format!(
+                ", {} older than the ledger retention (not read)",
+                self.files_expired
+            )
+        } else {
+            String::new()
+        };
         if self.files_in == 0 {
             return format!(
-                "{head}\n  files 0 read, {} already consumed",
+                "{head}\n  files 0 read, {} already consumed{expired}",
                 self.files_skipped
             );
         }
         let mut s = format!(
-            "{head}\n  files {} read, {} already consumed\n  records {} = rows {} + duplicates {} + rejected {}\n  bytes {} raw ({} stored) -> {} out in {} segment(s), ratio {:.1}x raw, {:.1}x stored\n  {:.2} s, {mbps:.0} MB/s raw, {} thread(s)",
+            "{head}\n  files {} read, {} already consumed{expired}\n  records {} = rows {} + duplicates {} + rejected {}\n  bytes {} raw ({} stored) -> {} out in {} segment(s), ratio {:.1}x raw, {:.1}x stored\n  {:.2} s, {mbps:.0} MB/s raw, {} thread(s)",
             self.files_in,
             self.files_skipped,
             self.records_in,
@@ -466,6 +479,12 @@ impl RunReport {
         }
         s
     }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn unix_millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Crashes the process at a named point when `COMPACTOR_FAILPOINT` names it, to test that a
@@ -611,18 +630,39 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     crate::rollup::check_tables(&job.rollup)?;
     table.refresh()?;
     let ledger = table.ledger()?;
+    let consumed = ledger.index();
+    // With a ledger retention, files last modified before the horizon are not read: the
+    // ledger may have forgotten them (see `Ledger::prune`).
+    let horizon = job
+        .input
+        .ledger_retention
+        .and_then(|r| std::time::SystemTime::now().checked_sub(r.0));
 
     // 2. inputs
     let mut inputs: Vec<InputFile> = Vec::new();
+    let mut expired = Vec::new();
     for path in input::discover(&job.input.paths)? {
         let mut f = input::stat(&path)?;
         let key = f.display();
+        if let (Some(h), Some(m)) = (horizon, f.modified) {
+            if m < h {
+                // A file the ledger still names (by path and size) was consumed; any other
+                // may never have been, so it is named in a warning.
+                if consumed.has_path(&key) && consumed.has_size(f.size) {
+                    report.files_skipped += 1;
+                } else {
+                    expired.push(key);
+                    report.files_expired += 1;
+                }
+                continue;
+            }
+        }
         if !f.is_stdin() {
             // Content decides only between files of one size: hash now only then (the rest
             // are hashed as they are read).
             let size = f.size;
             let same_size = move |i: &InputFile| !i.is_stdin() && i.size == size;
-            if ledger.files.iter().any(|e| e.size == f.size) || inputs.iter().any(same_size) {
+            if consumed.has_size(f.size) || inputs.iter().any(same_size) {
                 f.hash()?;
                 for i in inputs.iter_mut().filter(|i| same_size(i)) {
                     i.hash()?;
@@ -641,7 +681,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             if let Some(e) = f
                 .fingerprint
                 .as_deref()
-                .and_then(|h| ledger.consumed(f.size, h))
+                .and_then(|h| consumed.consumed(f.size, h))
             {
                 if e.path != key {
                     tracing::info!(
@@ -653,15 +693,33 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 report.files_skipped += 1;
                 continue;
             }
-            if ledger.changed(&key) {
+            if consumed.has_path(&key) {
                 tracing::warn!("{key} changed since the table consumed it; reading it again whole");
             }
         }
         inputs.push(f);
     }
+    if !expired.is_empty() {
+        let shown = expired
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::warn!(
+            "not reading {} file(s) last modified before the ledger retention ({}): {shown}{}",
+            expired.len(),
+            job.input
+                .ledger_retention
+                .map_or_else(String::new, |r| r.to_string()),
+            if expired.len() > 10 { ", ..." } else { "" }
+        );
+    }
     report.version = table.version();
     if inputs.is_empty() {
-        report.note = Some(if report.files_skipped > 0 {
+        report.note = Some(if report.files_expired > 0 && report.files_skipped == 0 {
+            "every input file was older than the ledger retention".into()
+        } else if report.files_skipped + report.files_expired > 0 {
             "every input file was already consumed".into()
         } else {
             "no input files found".into()
@@ -1293,6 +1351,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 .clone()
                 .context("internal error: an input was not hashed")?,
             version: 0,
+            at: None,
         });
     }
     let rebase = |current: &Ledger, version: u64| -> Result<Option<Ledger>> {
@@ -1303,9 +1362,10 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 "another run committed while this one deduplicated against the table ([dedup] scope); nothing was committed, run again".into()
             ));
         }
+        let consumed = current.index();
         let taken: Vec<&str> = entries
             .iter()
-            .filter(|e| current.consumed(e.size, &e.xxh3).is_some())
+            .filter(|e| consumed.consumed(e.size, &e.xxh3).is_some())
             .map(|e| e.path.as_str())
             .collect();
         if !taken.is_empty() {
@@ -1317,10 +1377,23 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         let mut l = current.clone();
         l.v = 1;
         l.runs += 1;
+        // The commit's time: later than the listing, so later than each input's modification
+        // time (a file changed after it was listed fails the hash check instead).
+        let now = unix_millis(std::time::SystemTime::now());
         l.files.extend(entries.iter().map(|e| LedgerEntry {
             version,
+            at: Some(now),
             ..e.clone()
         }));
+        if let Some(r) = job.input.ledger_retention {
+            let horizon = now.saturating_sub(u64::try_from(r.0.as_millis()).unwrap_or(u64::MAX));
+            let forgotten = l.prune(horizon, now);
+            if forgotten > 0 {
+                tracing::info!(
+                    "the ledger forgets {forgotten} file(s) consumed before the retention ({r})"
+                );
+            }
+        }
         Ok(Some(l))
     };
     let metrics = BTreeMap::from([

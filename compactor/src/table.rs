@@ -62,6 +62,12 @@ pub struct LedgerEntry {
     pub xxh3: String,
     /// Table version that consumed it.
     pub version: u64,
+    /// When it was consumed: the consuming run's commit time, in milliseconds since the Unix
+    /// epoch. Absent in entries written before compactor recorded it; [`Ledger::prune`] then
+    /// stamps them with the time of the first pruning commit, so that they are forgotten one
+    /// retention later, never sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
 }
 
 /// The input files a table has consumed.
@@ -78,14 +84,54 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Lookups by size, content and path, in constant time: a table that consumed a million
+    /// files answers a run of a thousand without a billion compares.
+    pub fn index(&self) -> LedgerIndex<'_> {
+        let mut ix = LedgerIndex::default();
+        for e in &self.files {
+            ix.sizes.insert(e.size);
+            ix.content.entry((e.size, e.xxh3.as_str())).or_insert(e);
+            ix.paths.insert(e.path.as_str());
+        }
+        ix
+    }
+
+    /// Forgets the files consumed before `horizon` (milliseconds since the Unix epoch) and
+    /// returns how many. Entries without a time are stamped `now` first: they are forgotten
+    /// one retention after the first pruning commit, never sooner. What keeps a forgotten file
+    /// from being read again is the run's age check (`[input] ledger_retention`): a file
+    /// consumed before `horizon` was last modified before it too.
+    pub fn prune(&mut self, horizon: u64, now: u64) -> usize {
+        let before = self.files.len();
+        for e in &mut self.files {
+            e.at.get_or_insert(now);
+        }
+        self.files.retain(|e| e.at.is_some_and(|at| at >= horizon));
+        before - self.files.len()
+    }
+}
+
+/// [`Ledger::index`]: the ledger's entries by size, by content and by path.
+#[derive(Debug, Default)]
+pub struct LedgerIndex<'a> {
+    sizes: std::collections::HashSet<u64>,
+    content: HashMap<(u64, &'a str), &'a LedgerEntry>,
+    paths: std::collections::HashSet<&'a str>,
+}
+
+impl LedgerIndex<'_> {
     /// The consumed file with this content (size and xxh3-128), if any. Content, not path, is
     /// the identity: a file re-delivered under another name or moved is still consumed.
     pub fn consumed(&self, size: u64, xxh3: &str) -> Option<&LedgerEntry> {
-        self.files.iter().find(|e| e.size == size && e.xxh3 == xxh3)
+        self.content.get(&(size, xxh3)).copied()
+    }
+    /// Whether some consumed file has this size (only then can content tell a file apart).
+    pub fn has_size(&self, size: u64) -> bool {
+        self.sizes.contains(&size)
     }
     /// Whether this path was consumed (with whatever content).
-    pub fn changed(&self, path: &str) -> bool {
-        self.files.iter().any(|e| e.path == path)
+    pub fn has_path(&self, path: &str) -> bool {
+        self.paths.contains(path)
     }
 }
 
@@ -979,5 +1025,70 @@ fn read_ledger(s: &SnapshotRef, engine: &DefaultEngine<TokioBackgroundExecutor>)
     {
         None => Ok(Ledger::default()),
         Some(text) => serde_json::from_str(&text).context("reading the table's input ledger"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, size: u64, hash: &str, at: Option<u64>) -> LedgerEntry {
+        LedgerEntry {
+            path: path.into(),
+            size,
+            xxh3: hash.into(),
+            version: 0,
+            at,
+        }
+    }
+
+    #[test]
+    fn the_index_finds_entries_by_content_size_and_path() {
+        let l = Ledger {
+            v: 1,
+            files: vec![entry("/a", 10, "aa", None), entry("/b", 20, "bb", Some(5))],
+            runs: 2,
+        };
+        let ix = l.index();
+        assert_eq!(ix.consumed(10, "aa").map(|e| e.path.as_str()), Some("/a"));
+        assert!(ix.consumed(10, "bb").is_none() && ix.consumed(20, "aa").is_none());
+        assert!(ix.has_size(20) && !ix.has_size(30));
+        assert!(ix.has_path("/b") && !ix.has_path("/c"));
+    }
+
+    #[test]
+    fn prune_forgets_entries_before_the_horizon_and_stamps_old_ones() {
+        let mut l = Ledger {
+            v: 1,
+            files: vec![
+                entry("/old", 1, "1", Some(100)),
+                entry("/edge", 2, "2", Some(200)),
+                entry("/unstamped", 3, "3", None),
+                entry("/new", 4, "4", Some(300)),
+            ],
+            runs: 4,
+        };
+        assert_eq!(l.prune(200, 1000), 1);
+        let kept: Vec<_> = l.files.iter().map(|e| (e.path.as_str(), e.at)).collect();
+        assert_eq!(
+            kept,
+            [
+                ("/edge", Some(200)),
+                ("/unstamped", Some(1000)),
+                ("/new", Some(300))
+            ]
+        );
+        // the stamped entry goes one retention after its stamp
+        assert_eq!(l.prune(1001, 2000), 3);
+        assert!(l.files.is_empty());
+    }
+
+    #[test]
+    fn ledgers_written_before_entry_times_still_read() {
+        let old = r#"{"v":1,"files":[{"path":"/a","size":1,"xxh3":"ff","version":3}],"runs":1}"#;
+        let l: Ledger = serde_json::from_str(old).unwrap();
+        assert_eq!(l.files[0].at, None);
+        // and an entry without a time is written as it was
+        assert_eq!(serde_json::to_string(&l).unwrap(), old);
     }
 }
