@@ -17,6 +17,8 @@ use compactor_engine::aggregate::{AggFunc, AggSpec, AggregateOptions, HashAggreg
 use compactor_engine::spill::{SpillConfig, SpillManager};
 use compactor_engine::MemoryPool;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const ROWS: usize = 1_000_000;
 const TEST_MODE_ROWS: usize = 10_000;
@@ -24,18 +26,6 @@ const BATCH: usize = 64 * 1024;
 
 fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
-}
-
-/// xorshift64: deterministic, no extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn schema() -> SchemaRef {
@@ -51,7 +41,7 @@ fn schema() -> SchemaRef {
 
 /// `rows` rows whose dimensions take `c * d * p` combinations.
 fn data(rows: usize, (c, d, p): (u64, u64, u64)) -> Vec<RecordBatch> {
-    let mut rng = Rng(0x5eed);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
     let mut out = Vec::new();
     let mut left = rows;
     while left > 0 {
@@ -61,7 +51,7 @@ fn data(rows: usize, (c, d, p): (u64, u64, u64)) -> Vec<RecordBatch> {
         let mut bytes = Vec::with_capacity(n);
         let mut lat = Vec::with_capacity(n);
         for _ in 0..n {
-            let r = rng.next();
+            let r = rng.next_u64();
             cols[0].push(format!("country-{:02}", r % c));
             cols[1].push(format!("device-{}", (r >> 8) % d));
             cols[2].push(format!("/site/section/page-{:05}", (r >> 16) % p));

@@ -23,28 +23,14 @@ use compactor_engine::kernels::{
     dedup_sorted, hash_rows, sort_row_indices, sort_row_indices_comparison, take_batch,
 };
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const ROWS: usize = 200_000;
 const TEST_MODE_ROWS: usize = 5_000;
 
 fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
-}
-
-/// xorshift64: deterministic, no extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 const EVENTS: [&str; 12] = [
@@ -64,15 +50,15 @@ const EVENTS: [&str; 12] = [
 
 /// The synthetic batch; one row in ten repeats an earlier row exactly.
 fn make_batch(n: usize) -> RecordBatch {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
     let mut event: Vec<&str> = Vec::with_capacity(n);
     let mut user: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut ts: Vec<i64> = Vec::with_capacity(n);
     let mut path: Vec<String> = Vec::with_capacity(n);
     let day0 = 1_700_000_000_000_000i64;
     for i in 0..n {
-        if i > 0 && rng.below(10) == 0 {
-            let j = rng.below(i as u64) as usize;
+        if i > 0 && rng.gen_range(0u64..10) == 0 {
+            let j = rng.gen_range(0u64..i as u64) as usize;
             event.push(event[j]);
             user.push(user[j]);
             ts.push(ts[j]);
@@ -80,18 +66,18 @@ fn make_batch(n: usize) -> RecordBatch {
             path.push(p);
             continue;
         }
-        event.push(EVENTS[rng.below(EVENTS.len() as u64) as usize]);
-        user.push((rng.below(20) != 0).then(|| rng.below(50_000) as i64));
-        ts.push(day0 + rng.below(86_400_000_000) as i64);
-        let depth = 1 + rng.below(4);
+        event.push(EVENTS[rng.gen_range(0u64..EVENTS.len() as u64) as usize]);
+        user.push((rng.gen_range(0u64..20) != 0).then(|| rng.gen_range(0u64..50_000) as i64));
+        ts.push(day0 + rng.gen_range(0u64..86_400_000_000) as i64);
+        let depth = 1 + rng.gen_range(0u64..4);
         let mut p = String::new();
         for _ in 0..depth {
             p.push_str(
                 ["/api", "/v2", "/items", "/users", "/static/img", "/search"]
-                    [rng.below(6) as usize],
+                    [rng.gen_range(0u64..6) as usize],
             );
         }
-        p.push_str(&format!("/{}", rng.below(100_000)));
+        p.push_str(&format!("/{}", rng.gen_range(0u64..100_000)));
         path.push(p);
     }
     RecordBatch::try_from_iter([

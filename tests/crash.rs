@@ -14,21 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::rollup::Rng;
 use common::Val;
-
-/// xorshift64*: a fixed schedule per seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -190,7 +177,7 @@ fn the_table_survives_kill_9_at_any_moment() {
     let rounds = env_u64("CRASH_ROUNDS", 60);
     let seconds = env_u64("CRASH_SECONDS", 90);
     let seed = env_u64("CRASH_SEED", 0x5eed);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().canonicalize().unwrap();
     std::fs::create_dir(d.join("in")).unwrap();

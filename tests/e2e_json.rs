@@ -8,6 +8,9 @@ use std::path::Path;
 use arrow::datatypes::DataType;
 use common::{Val, CLI};
 use proptest::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// `opt`: missing, null, or an int.
 #[derive(Debug, Clone, Copy)]
@@ -42,50 +45,36 @@ enum Render {
     Alternate(u64),
 }
 
-/// A tiny deterministic generator for the alternate rendering.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn chance(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-    fn ws(&mut self) -> &'static str {
-        [" ", "", "", "\t", "  "][self.below(5)]
-    }
+/// A draw of the alternate rendering's whitespace.
+fn ws(rng: &mut ChaCha8Rng) -> &'static str {
+    [" ", "", "", "\t", "  "][rng.gen_range(0..5)]
 }
 
 /// A JSON string literal with randomly chosen (but valid) escapes.
-fn alt_string(s: &str, rng: &mut Lcg) -> String {
+fn alt_string(s: &str, rng: &mut ChaCha8Rng) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
-            '"' => out.push_str(if rng.chance(2) { "\\\"" } else { "\\u0022" }),
-            '\\' => out.push_str(if rng.chance(2) { "\\\\" } else { "\\u005C" }),
-            '/' if rng.chance(2) => out.push_str("\\/"),
-            '\n' if rng.chance(2) => out.push_str("\\n"),
-            '\t' if rng.chance(2) => out.push_str("\\t"),
-            '\r' if rng.chance(2) => out.push_str("\\r"),
-            '\u{8}' if rng.chance(2) => out.push_str("\\b"),
-            '\u{c}' if rng.chance(2) => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || rng.chance(3) => {
+            '"' => out.push_str(if rng.gen_ratio(1, 2) {
+                "\\\""
+            } else {
+                "\\u0022"
+            }),
+            '\\' => out.push_str(if rng.gen_ratio(1, 2) {
+                "\\\\"
+            } else {
+                "\\u005C"
+            }),
+            '/' if rng.gen_ratio(1, 2) => out.push_str("\\/"),
+            '\n' if rng.gen_ratio(1, 2) => out.push_str("\\n"),
+            '\t' if rng.gen_ratio(1, 2) => out.push_str("\\t"),
+            '\r' if rng.gen_ratio(1, 2) => out.push_str("\\r"),
+            '\u{8}' if rng.gen_ratio(1, 2) => out.push_str("\\b"),
+            '\u{c}' if rng.gen_ratio(1, 2) => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || rng.gen_ratio(1, 3) => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
-                    if rng.chance(2) {
+                    if rng.gen_ratio(1, 2) {
                         out.push_str(&format!("\\u{unit:04x}"));
                     } else {
                         out.push_str(&format!("\\u{unit:04X}"));
@@ -138,10 +127,10 @@ fn render(r: &Rec, how: Render) -> (String, Names) {
             (format!("{{{}}}", parts.join(",")), names)
         }
         Render::Alternate(seed) => {
-            let mut rng = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
             // (key, value text, names with non-null flags)
             let mut entries: Vec<(String, String, Names)> = Vec::new();
-            let float = if rng.chance(2) {
+            let float = if rng.gen_ratio(1, 2) {
                 format!("{:e}", r.f)
             } else {
                 serde_json::to_string(&r.f).unwrap()
@@ -157,14 +146,14 @@ fn render(r: &Rec, how: Render) -> (String, Names) {
             match &r.n {
                 Some((x, y)) => {
                     let y = alt_string(y, &mut rng);
-                    if rng.chance(2) {
+                    if rng.gen_ratio(1, 2) {
                         // flattened by hand: the same columns
                         entries.push(("n.x".into(), x.to_string(), vec![("n.x".into(), true)]));
                         entries.push(("n.y".into(), y, vec![("n.y".into(), true)]));
                     } else {
-                        let mut inner = vec![("x", x.to_string()), ("y", y)];
-                        rng.shuffle(&mut inner);
-                        let (a, b) = (rng.ws(), rng.ws());
+                        let mut inner = [("x", x.to_string()), ("y", y)];
+                        inner.shuffle(&mut rng);
+                        let (a, b) = (ws(&mut rng), ws(&mut rng));
                         let text = format!(
                             "{{{a}\"{}\"{b}:{a}{}{b},{a}\"{}\"{b}:{b}{}{a}}}",
                             inner[0].0, inner[0].1, inner[1].0, inner[1].1
@@ -176,7 +165,7 @@ fn render(r: &Rec, how: Render) -> (String, Names) {
                         entries.push(("n".into(), text, names));
                     }
                 }
-                None => match rng.below(3) {
+                None => match rng.gen_range(0..3) {
                     0 => {}
                     1 => entries.push(("n".into(), "null".into(), vec![("n".into(), false)])),
                     _ => entries.push(("n.x".into(), "null".into(), vec![("n.x".into(), false)])),
@@ -184,7 +173,7 @@ fn render(r: &Rec, how: Render) -> (String, Names) {
             }
             match r.opt {
                 Opt::Missing | Opt::Null => {
-                    if rng.chance(2) {
+                    if rng.gen_ratio(1, 2) {
                         entries.push(("opt".into(), "null".into(), vec![("opt".into(), false)]));
                     }
                 }
@@ -192,21 +181,21 @@ fn render(r: &Rec, how: Render) -> (String, Names) {
                     entries.push(("opt".into(), v.to_string(), vec![("opt".into(), true)]))
                 }
             }
-            rng.shuffle(&mut entries);
+            entries.shuffle(&mut rng);
             let mut line = String::from("{");
-            line.push_str(rng.ws());
+            line.push_str(ws(&mut rng));
             let mut names = Vec::new();
             for (i, (key, value, ns)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     line.push(',');
-                    line.push_str(rng.ws());
+                    line.push_str(ws(&mut rng));
                 }
                 line.push_str(&alt_string(&key, &mut rng));
-                line.push_str(rng.ws());
+                line.push_str(ws(&mut rng));
                 line.push(':');
-                line.push_str(rng.ws());
+                line.push_str(ws(&mut rng));
                 line.push_str(&value);
-                line.push_str(rng.ws());
+                line.push_str(ws(&mut rng));
                 names.extend(ns);
             }
             line.push('}');

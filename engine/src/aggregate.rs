@@ -593,23 +593,35 @@ impl<T: Copy + Default> Slots<T> {
     }
 }
 
+/// The storage methods of an accumulator whose per-group state is one [`Slots`] of 8-byte
+/// values in the field `s` (9 bytes a group, with its flag), and whose states merge as raw
+/// values do (a sum of sums, a minimum of minima).
+macro_rules! slots_storage {
+    () => {
+        fn slot_bytes(&self) -> usize {
+            9
+        }
+        fn var_bytes(&self) -> usize {
+            0
+        }
+        fn reserve(&mut self, cap: usize) {
+            self.s.reserve(cap);
+        }
+        fn resize(&mut self, n: usize) {
+            self.s.resize(n);
+        }
+        fn merge(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
+            self.update(input, offset, ids)
+        }
+    };
+}
+
 struct SumIntAcc {
     s: Slots<i64>,
 }
 
 impl Accumulator for SumIntAcc {
-    fn slot_bytes(&self) -> usize {
-        9
-    }
-    fn var_bytes(&self) -> usize {
-        0
-    }
-    fn reserve(&mut self, cap: usize) {
-        self.s.reserve(cap);
-    }
-    fn resize(&mut self, n: usize) {
-        self.s.resize(n);
-    }
+    slots_storage!();
     fn update(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
         let Input::Int(a) = input else {
             return Err(wrong_input());
@@ -623,9 +635,6 @@ impl Accumulator for SumIntAcc {
             Ok(())
         })
     }
-    fn merge(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
-        self.update(input, offset, ids)
-    }
     fn emit(&mut self, ids: &[u32], _: bool) -> Result<Vec<ArrayRef>> {
         let a: Int64Array = self.s.values(ids).collect();
         Ok(vec![Arc::new(a)])
@@ -637,18 +646,7 @@ struct SumFloatAcc {
 }
 
 impl Accumulator for SumFloatAcc {
-    fn slot_bytes(&self) -> usize {
-        9
-    }
-    fn var_bytes(&self) -> usize {
-        0
-    }
-    fn reserve(&mut self, cap: usize) {
-        self.s.reserve(cap);
-    }
-    fn resize(&mut self, n: usize) {
-        self.s.resize(n);
-    }
+    slots_storage!();
     fn update(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
         let Input::Float(a) = input else {
             return Err(wrong_input());
@@ -659,9 +657,6 @@ impl Accumulator for SumFloatAcc {
             seen[g] = true;
         });
         Ok(())
-    }
-    fn merge(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
-        self.update(input, offset, ids)
     }
     fn emit(&mut self, ids: &[u32], _: bool) -> Result<Vec<ArrayRef>> {
         let a: Float64Array = self.s.values(ids).collect();
@@ -677,18 +672,7 @@ struct MinMaxIntAcc {
 }
 
 impl Accumulator for MinMaxIntAcc {
-    fn slot_bytes(&self) -> usize {
-        9
-    }
-    fn var_bytes(&self) -> usize {
-        0
-    }
-    fn reserve(&mut self, cap: usize) {
-        self.s.reserve(cap);
-    }
-    fn resize(&mut self, n: usize) {
-        self.s.resize(n);
-    }
+    slots_storage!();
     fn update(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
         let Input::Int(a) = input else {
             return Err(wrong_input());
@@ -713,9 +697,6 @@ impl Accumulator for MinMaxIntAcc {
         }
         Ok(())
     }
-    fn merge(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
-        self.update(input, offset, ids)
-    }
     fn emit(&mut self, ids: &[u32], _: bool) -> Result<Vec<ArrayRef>> {
         let a: Int64Array = self.s.values(ids).collect();
         Ok(vec![arrow_cast::cast(&a, &self.out)?])
@@ -730,18 +711,7 @@ struct MinMaxFloatAcc {
 }
 
 impl Accumulator for MinMaxFloatAcc {
-    fn slot_bytes(&self) -> usize {
-        9
-    }
-    fn var_bytes(&self) -> usize {
-        0
-    }
-    fn reserve(&mut self, cap: usize) {
-        self.s.reserve(cap);
-    }
-    fn resize(&mut self, n: usize) {
-        self.s.resize(n);
-    }
+    slots_storage!();
     fn update(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
         let Input::Float(a) = input else {
             return Err(wrong_input());
@@ -760,9 +730,6 @@ impl Accumulator for MinMaxFloatAcc {
             }
         });
         Ok(())
-    }
-    fn merge(&mut self, input: &Input, offset: usize, ids: &[u32]) -> Result<()> {
-        self.update(input, offset, ids)
     }
     fn emit(&mut self, ids: &[u32], _: bool) -> Result<Vec<ArrayRef>> {
         let a: Float64Array = self.s.values(ids).collect();

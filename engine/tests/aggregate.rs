@@ -18,6 +18,8 @@ use compactor_engine::aggregate::{
 use compactor_engine::spill::{SpillConfig, SpillManager};
 use compactor_engine::{EngineError, MemoryPool};
 use proptest::prelude::*;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 fn spec(name: &str, func: AggFunc, column: Option<&str>) -> AggSpec {
     AggSpec {
@@ -296,29 +298,18 @@ fn sketch_opts() -> AggregateOptions {
     )
 }
 
-/// xorshift64: deterministic test data without extra crates.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Groups "a", "b", "c" with `distinct[i]` distinct users each (shuffled by a multiplicative
 /// permutation), x a pseudo-random value, in batches of 50k rows.
 fn sketch_data(distinct: &[u64]) -> Vec<RecordBatch> {
     let mut rows: Vec<(String, i64, f64)> = Vec::new();
-    let mut rng = Rng(42);
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
     for (gi, &d) in distinct.iter().enumerate() {
         let name = ["a", "b", "c", "d"][gi].to_string();
         // every user twice, except in the largest group (debug-build test time)
         for rep in 0..if d > 100_000 { 1 } else { 2 } {
             for i in 0..d {
                 let u = ((i * 2_654_435_761 + rep) % d) as i64 + (gi as i64) * 10_000_000;
-                let x = (rng.next() % 1_000_000) as f64 / 7.0;
+                let x = (rng.next_u64() % 1_000_000) as f64 / 7.0;
                 rows.push((name.clone(), u, x));
             }
         }
@@ -555,7 +546,7 @@ fn wide_opts(lg_k: u8, k: u16) -> AggregateOptions {
 
 /// `rows` rows over about `groups` groups; float values are small integers (exact sums).
 fn wide_data(rows: usize, groups: u64, batch: usize, seed: u64) -> Vec<RecordBatch> {
-    let mut rng = Rng(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     let mut left = rows;
     while left > 0 {
@@ -567,10 +558,10 @@ fn wide_data(rows: usize, groups: u64, batch: usize, seed: u64) -> Vec<RecordBat
         let mut f = Vec::with_capacity(n);
         let mut u = Vec::with_capacity(n);
         for _ in 0..n {
-            let g = rng.next() % groups;
+            let g = rng.next_u64() % groups;
             d1.push(format!("dim-{}", g % 97));
             d2.push((!g.is_multiple_of(13)).then_some((g / 97) as i64));
-            let r = rng.next();
+            let r = rng.next_u64();
             v.push((!r.is_multiple_of(10)).then_some((r % 2001) as i64 - 1000));
             f.push((!r.is_multiple_of(7)).then_some(((r >> 8) % 100) as f64));
             u.push((!r.is_multiple_of(11)).then(|| format!("user{}", (r >> 16) % 500)));
@@ -730,7 +721,7 @@ fn corrupt_sketch_bytes_are_an_error() {
     let batches = wide_data(2_000, 10, 2_000, 1);
     let (out, _) = aggregate(&opts, &schema, &batches, &[], &big_pool()).unwrap();
     let good = concat(&out);
-    let mut rng = Rng(99);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
     let mut errors = 0;
     for name in ["du_hll", "qf_tdigest"] {
         let idx = good.schema().index_of(name).unwrap();
@@ -743,9 +734,9 @@ fn corrupt_sketch_bytes_are_an_error() {
         ];
         for _ in 0..200 {
             let mut b = orig.clone();
-            for _ in 0..(1 + rng.next() % 4) {
-                let p = (rng.next() as usize) % b.len();
-                b[p] ^= 1 << (rng.next() % 8);
+            for _ in 0..(1 + rng.next_u64() % 4) {
+                let p = (rng.next_u64() as usize) % b.len();
+                b[p] ^= 1 << (rng.next_u64() % 8);
             }
             cases.push(b);
         }

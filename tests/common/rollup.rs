@@ -14,6 +14,9 @@ use std::process::Output;
 use arrow::array::{Array, AsArray, RecordBatch, RecordBatchReader};
 use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rand::seq::SliceRandom;
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use super::Val;
@@ -35,33 +38,24 @@ pub fn t0() -> i64 {
         .timestamp_micros()
 }
 
-/// xorshift64*: a small seeded generator, so that failures reproduce.
-pub struct Rng(u64);
+/// Seeded randomness (ChaCha8, from `rand_chacha`), so that failures reproduce, with the two
+/// draws the generated data needs.
+pub struct Rng(ChaCha8Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(ChaCha8Rng::seed_from_u64(seed))
     }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+    /// A draw in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.gen_range(0..n.max(1))
     }
     /// One of `choices`, by weight.
     pub fn pick<T: Copy>(&mut self, choices: &[(T, u64)]) -> T {
-        let total: u64 = choices.iter().map(|c| c.1).sum();
-        let mut x = self.below(total);
-        for &(v, w) in choices {
-            if x < w {
-                return v;
-            }
-            x -= w;
-        }
-        unreachable!()
+        choices
+            .choose_weighted(&mut self.0, |c| c.1)
+            .expect("positive weights")
+            .0
     }
 }
 
