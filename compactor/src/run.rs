@@ -648,7 +648,7 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             if m < h {
                 // A file the ledger still names (by path and size) was consumed; any other
                 // may never have been, so it is named in a warning.
-                if consumed.has_path(&key) && consumed.has_size(f.size) {
+                if consumed.has_path_size(&key, f.size) {
                     report.files_skipped += 1;
                 } else {
                     expired.push(key);

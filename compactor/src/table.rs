@@ -92,6 +92,7 @@ impl Ledger {
             ix.sizes.insert(e.size);
             ix.content.entry((e.size, e.xxh3.as_str())).or_insert(e);
             ix.paths.insert(e.path.as_str());
+            ix.path_sizes.insert((e.path.as_str(), e.size));
         }
         ix
     }
@@ -117,6 +118,8 @@ pub struct LedgerIndex<'a> {
     sizes: std::collections::HashSet<u64>,
     content: HashMap<(u64, &'a str), &'a LedgerEntry>,
     paths: std::collections::HashSet<&'a str>,
+    /// (path, size) of each entry.
+    path_sizes: std::collections::HashSet<(&'a str, u64)>,
 }
 
 impl LedgerIndex<'_> {
@@ -132,6 +135,10 @@ impl LedgerIndex<'_> {
     /// Whether this path was consumed (with whatever content).
     pub fn has_path(&self, path: &str) -> bool {
         self.paths.contains(path)
+    }
+    /// Whether this path was consumed with this size (whatever the content).
+    pub fn has_path_size(&self, path: &str, size: u64) -> bool {
+        self.path_sizes.contains(&(path, size))
     }
 }
 
@@ -1053,6 +1060,8 @@ mod tests {
         assert_eq!(ix.consumed(10, "aa").map(|e| e.path.as_str()), Some("/a"));
         assert!(ix.consumed(10, "bb").is_none() && ix.consumed(20, "aa").is_none());
         assert!(ix.has_size(20) && !ix.has_size(30));
+        assert!(ix.has_path_size("/b", 20) && !ix.has_path_size("/b", 10));
+        assert!(!ix.has_path_size("/c", 20));
         assert!(ix.has_path("/b") && !ix.has_path("/c"));
     }
 
