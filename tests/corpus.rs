@@ -4,22 +4,15 @@
 //! folder is absent the tests say so and pass. Each known-format file must parse with every
 //! line accounted for and (almost) no rejects, and typed columns must come out typed.
 
+mod shared_corpus;
+
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::DataType;
 use compactor_formats::{parse_chunk, Format, ParseOptions};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; corpus conformance not checked",
-            dir.display()
-        );
-        None
-    }
+    shared_corpus::dir("", "corpus conformance")
 }
 
 /// Parses a whole corpus file as one chunk and checks its accounting and reject share.

@@ -6,6 +6,8 @@
 //! `ParseOptions::for_file` (which reads the header), then the bytes are parsed as one chunk,
 //! and again as two chunks cut at a record boundary, which must give the same rows.
 
+mod shared_corpus;
+
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -14,16 +16,7 @@ use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use compactor_formats::{count_lines, parse_chunk, Format, ParseOptions, ParsedChunk};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; delimited and AWS corpus conformance not checked",
-            dir.display()
-        );
-        None
-    }
+    shared_corpus::dir("", "delimited and AWS corpus conformance")
 }
 
 /// What a file must parse to.

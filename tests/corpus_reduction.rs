@@ -13,6 +13,7 @@
 //! --nocapture`). `benches/reduction.sh` measures the same and more, on a release build.
 
 mod common;
+mod shared_corpus;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,21 +39,8 @@ rows = con.execute("SELECT count(*) FROM read_parquet(%s)" % lit(out)).fetchone(
 print(json.dumps({"rows": rows, "bytes": os.path.getsize(out)}))
 "#;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn corpus() -> Option<PathBuf> {
-    let dir = repo().join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; corpus size reduction not checked",
-            dir.display()
-        );
-        None
-    }
+    shared_corpus::dir("", "corpus size reduction")
 }
 
 /// Corpus files of at least `MIN_BYTES`, sorted.

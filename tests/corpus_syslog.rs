@@ -5,6 +5,8 @@
 //! folder is absent the tests say so and pass. Each file must parse with exactly the row and
 //! reject counts below: none of these files holds a malformed line.
 
+mod shared_corpus;
+
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
@@ -15,16 +17,7 @@ use compactor_formats::{count_lines, parse_chunk, Format, ParseOptions, ParsedCh
 const REFERENCE_MICROS: i64 = 1_718_409_600_000_000;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; syslog and logfmt corpus conformance not checked",
-            dir.display()
-        );
-        None
-    }
+    shared_corpus::dir("", "syslog and logfmt corpus conformance")
 }
 
 /// Parses a whole corpus file as one chunk; checks the accounting, the exact counts and that

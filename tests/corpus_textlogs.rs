@@ -9,7 +9,9 @@
 //! specific: no other layout parses a single line of another file, except `LOG4J`, the
 //! generic fallback, which by design also reads `HADOOP` and `ZOOKEEPER` lines.
 
-use std::path::{Path, PathBuf};
+mod shared_corpus;
+
+use std::path::PathBuf;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
@@ -17,16 +19,7 @@ use compactor_formats::grok::{layout, Layout, LAYOUTS};
 use compactor_formats::{count_lines, parse_chunk, Format, ParseOptions, ParsedChunk};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/loghub");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; text-log layouts not checked on the corpus",
-            dir.display()
-        );
-        None
-    }
+    shared_corpus::dir("loghub", "text-log layouts on the corpus")
 }
 
 fn parse_with(layout: &Layout, bytes: &[u8]) -> ParsedChunk {
