@@ -123,15 +123,19 @@ fn rerun_commits_nothing_and_new_files_are_picked_up_alone() {
     common::assert_no_orphans(&table);
 }
 
-/// Sets `path`'s modification time `ago` in the past.
-fn age_file(path: &Path, ago: std::time::Duration) {
-    let t = std::time::SystemTime::now() - ago;
+/// Sets `path`'s modification time.
+fn set_mtime(path: &Path, t: std::time::SystemTime) {
     std::fs::File::options()
         .write(true)
         .open(path)
         .unwrap()
         .set_modified(t)
         .unwrap();
+}
+
+/// Sets `path`'s modification time `ago` in the past.
+fn age_file(path: &Path, ago: std::time::Duration) {
+    set_mtime(path, std::time::SystemTime::now() - ago);
 }
 
 #[test]
@@ -198,11 +202,126 @@ fn ledger_retention_forgets_old_files_and_never_reads_them_again() {
     assert_eq!((r.files_in, r.files_skipped, r.files_expired), (0, 1, 2));
     assert_eq!(ids(&common::read_table_records(&table)).len(), 70);
 
-    // Without a retention, inputs are matched by content alone: `b` is skipped, `old` and the
-    // forgotten `a` are read (`a`'s rows a second time: what the age check above prevents).
+    // Dropping the retention (or lengthening it) does not bring `a` back: the ledger keeps how
+    // far it was pruned, and no run reads a file older than that.
+    let r = common::run_job(&job, 2);
+    assert!(!r.committed, "{r:?}");
+    assert_eq!((r.files_in, r.files_skipped, r.files_expired), (0, 1, 2));
+    // A file given a new modification time is read (how to backfill an old file).
+    age_file(&d.join("in/old.jsonl"), std::time::Duration::ZERO);
     let r = common::run_job(&job, 2);
     assert!(r.committed, "{r:?}");
-    assert_eq!((r.files_in, r.files_skipped, r.files_expired), (2, 1, 0));
+    assert_eq!((r.files_in, r.rows_out), (1, 5));
+    assert_eq!(ids(&common::read_table_records(&table)).len(), 75);
+    common::assert_no_orphans(&table);
+}
+
+/// `job`'s text with `ledger_retention = r`, written as `name`.
+fn with_retention(d: &Path, job: &Path, name: &str, r: &str) -> PathBuf {
+    common::write_job(
+        d,
+        name,
+        &std::fs::read_to_string(job).unwrap().replace(
+            "format = ",
+            &format!("ledger_retention = \"{r}\"\nformat = "),
+        ),
+    )
+}
+
+#[test]
+fn a_longer_retention_does_not_read_forgotten_files_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    std::fs::write(d.join("in/a.jsonl"), json_lines(0, 50)).unwrap();
+    let job = json_job(d, &["in/*.jsonl"], "");
+    let second = with_retention(d, &job, "second.toml", "1s");
+    let hour = with_retention(d, &job, "hour.toml", "1h");
+    let table = d.join("table");
+    assert!(common::run_job(&second, 2).committed);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(d.join("in/b.jsonl"), json_lines(100, 20)).unwrap();
+    // consumes b; the commit forgets a (and a, older than 1s, is not read)
+    assert!(common::run_job(&second, 2).committed);
+    assert_eq!(ids(&common::read_table_records(&table)).len(), 70);
+    // a is within an hour, but the ledger forgot it: not read
+    let r = common::run_job(&hour, 2);
+    assert!(
+        !r.committed,
+        "a was consumed already, yet read again: {r:?}"
+    );
+    assert_eq!((r.files_skipped, r.files_expired), (1, 1));
+    assert_eq!(ids(&common::read_table_records(&table)).len(), 70);
+}
+
+#[test]
+fn a_file_from_a_clock_ahead_is_remembered_until_its_own_time_has_passed() {
+    // An entry's time is the later of its commit and its file's modification time, so a file
+    // dated in the future stays in the ledger until it is older than the retention itself.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    let ahead = d.join("in/ahead.jsonl");
+    std::fs::write(&ahead, json_lines(0, 10)).unwrap();
+    set_mtime(
+        &ahead,
+        std::time::SystemTime::now() + std::time::Duration::from_secs(86_400),
+    );
+    let job = with_retention(d, &json_job(d, &["in/*.jsonl"], ""), "second.toml", "1s");
+    let table = d.join("table");
+    assert!(common::run_job(&job, 2).committed);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(d.join("in/b.jsonl"), json_lines(100, 5)).unwrap();
+    let r = common::run_job(&job, 2);
+    assert_eq!((r.files_in, r.files_skipped), (1, 1), "{r:?}");
+    let r = common::run_job(&job, 2);
+    assert!(
+        !r.committed,
+        "the file from the future was read again: {r:?}"
+    );
+    assert_eq!(ids(&common::read_table_records(&table)).len(), 15);
+}
+
+#[test]
+fn a_run_longer_than_a_concurrent_retention_commits_nothing() {
+    // Runs A and B both list c. B commits it; a later commit, more than its retention after
+    // B's, forgets c. A, still running, must not commit c again: the ledger no longer names it,
+    // but it was pruned past A's start, which A's commit check sees.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("in")).unwrap();
+    std::fs::write(d.join("in/c.jsonl"), json_lines(0, 30)).unwrap();
+    let base = json_job(d, &["in/c.jsonl"], "");
+    let ja = with_retention(d, &base, "a.toml", "1s");
+    let jb = with_retention(d, &base, "b.toml", "1s");
+    let jd = common::write_job(
+        d,
+        "d.toml",
+        &std::fs::read_to_string(&ja)
+            .unwrap()
+            .replace("in/c.jsonl", "in/d.jsonl"),
+    );
+    let table = d.join("table");
+    // the table exists first, so that both runs read the same (empty) ledger
+    std::fs::write(d.join("in/d.jsonl"), json_lines(1000, 1)).unwrap();
+    assert!(common::run_job(&jd, 1).committed);
+    let slow = [("COMPACTOR_PAUSE", "before-commit:5000")];
+    let fast = [("COMPACTOR_PAUSE", "before-commit:300")];
+    let ta = std::thread::spawn(move || common::cli_run(&ja, 1, &slow));
+    let (ob, rb) = common::cli_run(&jb, 1, &fast);
+    assert!(ob.status.success(), "{}", common::stderr(&ob));
+    assert_eq!(rb.unwrap()["committed"], true);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(d.join("in/d.jsonl"), json_lines(2000, 1)).unwrap();
+    assert!(common::run_job(&jd, 1).committed);
+    let (oa, _) = ta.join().unwrap();
+    assert_eq!(oa.status.code(), Some(5), "{}", common::stderr(&oa));
+    assert!(
+        common::stderr(&oa).contains("pruned the ledger past this run's start"),
+        "{}",
+        common::stderr(&oa)
+    );
+    assert_eq!(ids(&common::read_table_records(&table)).len(), 32);
     common::assert_no_orphans(&table);
 }
 

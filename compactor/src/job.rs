@@ -91,7 +91,9 @@ pub struct InputConfig {
     /// forgets the files consumed longer ago, and a run skips, and counts apart
     /// (`files_expired`), every input last modified longer ago than that, which the ledger
     /// can no longer tell from a consumed one. Spark's and Auto Loader's `maxFileAge` work the
-    /// same way. A copy of a forgotten file with a new modification time is read again.
+    /// same way. The ledger keeps how far it was pruned, so later runs with a longer retention
+    /// or none leave those files unread too. A file given a new modification time (a backfill,
+    /// or a copy of a forgotten file) is read.
     #[serde(default)]
     pub ledger_retention: Option<Age>,
 }

@@ -481,10 +481,14 @@ impl RunReport {
     }
 }
 
+/// A duration in milliseconds (saturating).
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Milliseconds since the Unix epoch (0 before it).
 fn unix_millis(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0, millis)
 }
 
 /// Crashes the process at a named point when `COMPACTOR_FAILPOINT` names it, to test that a
@@ -628,15 +632,23 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     // Rollup states a crashed run staged: applied if its commit landed, else dropped.
     report.rollups = crate::rollup::recover(table.root(), &MemoryPool::new(memory_limit), &spill)?;
     crate::rollup::check_tables(&job.rollup)?;
+    // Every commit that lands after this instant is in the snapshot read next, or the commit
+    // check sees it (see `rebase` below).
+    let listed_at = unix_millis(std::time::SystemTime::now());
     table.refresh()?;
     let ledger = table.ledger()?;
     let consumed = ledger.index();
-    // With a ledger retention, files last modified before the horizon are not read: the
-    // ledger may have forgotten them (see `Ledger::prune`).
+    // Files last modified before the horizon are not read: the ledger may have forgotten them
+    // (see `Ledger::prune`). The horizon is this run's retention, or how far the ledger was
+    // pruned already if that is later (a longer retention, or none, does not bring forgotten
+    // files back).
     let horizon = job
         .input
         .ledger_retention
-        .and_then(|r| std::time::SystemTime::now().checked_sub(r.0));
+        .map(|r| listed_at.saturating_sub(millis(r.0)))
+        .into_iter()
+        .chain(ledger.pruned_before)
+        .max();
 
     // 2. inputs
     let mut inputs: Vec<InputFile> = Vec::new();
@@ -644,8 +656,11 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
     for path in input::discover(&job.input.paths)? {
         let mut f = input::stat(&path)?;
         let key = f.display();
-        if let (Some(h), Some(m)) = (horizon, f.modified) {
-            if m < h {
+        if let (Some(h), false) = (horizon, f.is_stdin()) {
+            let Some(m) = f.modified else {
+                bail!("{key} has no modification time, which a ledger with a retention needs to tell a forgotten file from a new one");
+            };
+            if unix_millis(m) < h {
                 // A file the ledger still names (by path and size) was consumed; any other
                 // may never have been, so it is named in a warning.
                 if consumed.has_path_size(&key, f.size) {
@@ -706,12 +721,13 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
             .cloned()
             .collect::<Vec<_>>()
             .join(", ");
+        let since = match job.input.ledger_retention {
+            Some(r) => format!("the ledger retention ({r}) or "),
+            None => String::new(),
+        };
         tracing::warn!(
-            "not reading {} file(s) last modified before the ledger retention ({}): {shown}{}",
+            "not reading {} file(s) last modified before {since}what the ledger has already forgotten (the ledger cannot tell them from consumed ones; give a file a new modification time to read it): {shown}{}",
             expired.len(),
-            job.input
-                .ledger_retention
-                .map_or_else(String::new, |r| r.to_string()),
             if expired.len() > 10 { ", ..." } else { "" }
         );
     }
@@ -1351,7 +1367,8 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
                 .clone()
                 .context("internal error: an input was not hashed")?,
             version: 0,
-            at: None,
+            // the file's modification time: the commit stamps the later of it and its own time
+            at: f.modified.map(unix_millis),
         });
     }
     let rebase = |current: &Ledger, version: u64| -> Result<Option<Ledger>> {
@@ -1360,6 +1377,13 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         if job.dedup.scope != crate::job::DedupScope::Run && *current != ledger {
             bail!(Conflict(
                 "another run committed while this one deduplicated against the table ([dedup] scope); nothing was committed, run again".into()
+            ));
+        }
+        // A commit that pruned the ledger past this run's listing may have forgotten a file
+        // that some run consumed after it: the check below could not see it.
+        if current.pruned_before.is_some_and(|p| p > listed_at) {
+            bail!(Conflict(
+                "a concurrent run's commit pruned the ledger past this run's start (its ledger_retention is shorter than this run took), so whether this run's inputs were consumed meanwhile cannot be told; nothing was committed, run again".into()
             ));
         }
         let consumed = current.index();
@@ -1382,11 +1406,12 @@ fn run_in_pool(job: &Job, opts: &RunOptions, pool: &rayon::ThreadPool) -> Result
         let now = unix_millis(std::time::SystemTime::now());
         l.files.extend(entries.iter().map(|e| LedgerEntry {
             version,
-            at: Some(now),
+            at: Some(e.at.map_or(now, |modified| modified.max(now))),
             ..e.clone()
         }));
         if let Some(r) = job.input.ledger_retention {
-            let horizon = now.saturating_sub(u64::try_from(r.0.as_millis()).unwrap_or(u64::MAX));
+            // never past this run's own listing: a run forgets nothing consumed while it ran
+            let horizon = now.saturating_sub(millis(r.0)).min(listed_at);
             let forgotten = l.prune(horizon, now);
             if forgotten > 0 {
                 tracing::info!(

@@ -62,9 +62,10 @@ pub struct LedgerEntry {
     pub xxh3: String,
     /// Table version that consumed it.
     pub version: u64,
-    /// When it was consumed: the consuming run's commit time, in milliseconds since the Unix
-    /// epoch. Absent in entries written before compactor recorded it; [`Ledger::prune`] then
-    /// stamps them with the time of the first pruning commit, so that they are forgotten one
+    /// When it was consumed: the consuming run's commit time, or the file's modification time
+    /// if that is later (a clock ahead of this one), in milliseconds since the Unix epoch.
+    /// Absent in entries written before compactor recorded it; [`Ledger::prune`] then stamps
+    /// them with the time of the first pruning commit, so that they are forgotten one
     /// retention later, never sooner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<u64>,
@@ -81,6 +82,12 @@ pub struct Ledger {
     /// commit that must know whether another run committed since it read the table compares it.
     #[serde(default)]
     pub runs: u64,
+    /// The latest horizon the ledger was pruned to ([`Ledger::prune`]), in milliseconds since
+    /// the Unix epoch: it may have forgotten any file consumed before. It only grows, whatever
+    /// the retention of later runs or their clocks, so every run leaves unread the files last
+    /// modified before it, with or without a retention of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_before: Option<u64>,
 }
 
 impl Ledger {
@@ -97,17 +104,19 @@ impl Ledger {
         ix
     }
 
-    /// Forgets the files consumed before `horizon` (milliseconds since the Unix epoch) and
-    /// returns how many. Entries without a time are stamped `now` first: they are forgotten
-    /// one retention after the first pruning commit, never sooner. What keeps a forgotten file
-    /// from being read again is the run's age check (`[input] ledger_retention`): a file
-    /// consumed before `horizon` was last modified before it too.
+    /// Forgets the files consumed before `horizon` (milliseconds since the Unix epoch), raises
+    /// [`Self::pruned_before`] to it, and returns how many were forgotten. Entries without a
+    /// time are stamped `now` first: they are forgotten one retention after the first pruning
+    /// commit, never sooner. What keeps a forgotten file from being read again is the runs' age
+    /// check against `pruned_before`: a file consumed before the horizon was last modified
+    /// before it too (an entry's time is never before its file's modification time).
     pub fn prune(&mut self, horizon: u64, now: u64) -> usize {
         let before = self.files.len();
         for e in &mut self.files {
             e.at.get_or_insert(now);
         }
         self.files.retain(|e| e.at.is_some_and(|at| at >= horizon));
+        self.pruned_before = Some(self.pruned_before.map_or(horizon, |p| p.max(horizon)));
         before - self.files.len()
     }
 }
@@ -1055,6 +1064,7 @@ mod tests {
             v: 1,
             files: vec![entry("/a", 10, "aa", None), entry("/b", 20, "bb", Some(5))],
             runs: 2,
+            pruned_before: None,
         };
         let ix = l.index();
         assert_eq!(ix.consumed(10, "aa").map(|e| e.path.as_str()), Some("/a"));
@@ -1076,8 +1086,10 @@ mod tests {
                 entry("/new", 4, "4", Some(300)),
             ],
             runs: 4,
+            pruned_before: None,
         };
         assert_eq!(l.prune(200, 1000), 1);
+        assert_eq!(l.pruned_before, Some(200));
         let kept: Vec<_> = l.files.iter().map(|e| (e.path.as_str(), e.at)).collect();
         assert_eq!(
             kept,
@@ -1090,6 +1102,9 @@ mod tests {
         // the stamped entry goes one retention after its stamp
         assert_eq!(l.prune(1001, 2000), 3);
         assert!(l.files.is_empty());
+        // the mark never goes back (a shorter horizon: another retention, or a clock behind)
+        assert_eq!(l.prune(500, 2000), 0);
+        assert_eq!(l.pruned_before, Some(1001));
     }
 
     #[test]
