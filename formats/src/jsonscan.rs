@@ -1194,6 +1194,55 @@ mod tests {
         }
     }
 
+    /// Every line of up to three pieces of scalars, operators, quotes, spaces and bad bytes, in
+    /// six surroundings, at the start of a block and across a block boundary: the structural
+    /// walk and the byte-at-a-time scan agree on each (all of a scalar's edges: where it ends,
+    /// what may follow it, a sign or exponent alone, garbage outside strings).
+    #[test]
+    fn the_walk_and_the_scan_agree_on_every_short_line() {
+        let pieces: Vec<&[u8]> = [
+            "0", "1", "-", ".", "e", "E", "+", " ", "\"", ",", "[", "]", "{", "}", ":", "t", "\\",
+            "x", "\u{e9}", "\x7f", "true", "null",
+        ]
+        .iter()
+        .map(|p| p.as_bytes())
+        .collect();
+        let around: &[(&[u8], &[u8])] = &[
+            (b"", b""),
+            (b"[", b"]"),
+            (b" ", b" "),
+            (b"{\"a\":", b"}"),
+            (b"[1,", b",2]"),
+            (b"[\"a\"", b"\"b\"]"),
+        ];
+        let mut ix = LineIndex::default();
+        let mut check = |text: &[u8]| {
+            ix.build(text);
+            let mut s = Scan::new(text);
+            let plain = s.skip_value(0).is_ok() && s.end().is_ok();
+            if let Some(mut w) = Walk::new(text, &ix) {
+                let walked = w.value(0).is_ok() && w.end().is_ok();
+                assert_eq!(walked, plain, "{:?}", String::from_utf8_lossy(text));
+            }
+        };
+        let n = pieces.len();
+        for len in 0..=3u32 {
+            for k in 0..n.pow(len) {
+                let mut mid = Vec::new();
+                let mut rest = k;
+                for _ in 0..len {
+                    mid.extend_from_slice(pieces[rest % n]);
+                    rest /= n;
+                }
+                for (pre, post) in around {
+                    let line = [*pre, &mid, *post].concat();
+                    check(&line);
+                    check(&[&[b' '; 62][..], &line].concat());
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
