@@ -123,6 +123,18 @@ fn rerun_commits_nothing_and_new_files_are_picked_up_alone() {
     common::assert_no_orphans(&table);
 }
 
+/// `job`'s text with `ledger_retention = r`, written as `name`.
+fn with_retention(d: &Path, job: &Path, name: &str, r: &str) -> PathBuf {
+    common::write_job(
+        d,
+        name,
+        &std::fs::read_to_string(job).unwrap().replace(
+            "format = ",
+            &format!("ledger_retention = \"{r}\"\nformat = "),
+        ),
+    )
+}
+
 /// Sets `path`'s modification time.
 fn set_mtime(path: &Path, t: std::time::SystemTime) {
     std::fs::File::options()
@@ -149,13 +161,7 @@ fn ledger_retention_forgets_old_files_and_never_reads_them_again() {
     std::fs::write(d.join("in/old.jsonl"), json_lines(500, 5)).unwrap();
     age_file(&d.join("in/old.jsonl"), two_days);
     let job = json_job(d, &["in/*.jsonl"], "");
-    let hour = common::write_job(
-        d,
-        "hour.toml",
-        &std::fs::read_to_string(&job)
-            .unwrap()
-            .replace("format = ", "ledger_retention = \"1h\"\nformat = "),
-    );
+    let hour = with_retention(d, &job, "hour.toml", "1h");
     let table = d.join("table");
     let ledger = || {
         compactor::table::Table::open(&table)
@@ -180,13 +186,7 @@ fn ledger_retention_forgets_old_files_and_never_reads_them_again() {
 
     // A commit under a retention of one second forgets `a` (consumed over a second ago) and
     // keeps `b`, just consumed.
-    let second = common::write_job(
-        d,
-        "second.toml",
-        &std::fs::read_to_string(&hour)
-            .unwrap()
-            .replace("\"1h\"", "\"1s\""),
-    );
+    let second = with_retention(d, &job, "second.toml", "1s");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     std::fs::write(d.join("in/b.jsonl"), json_lines(100, 20)).unwrap();
     let r = common::run_job(&second, 2);
@@ -214,18 +214,6 @@ fn ledger_retention_forgets_old_files_and_never_reads_them_again() {
     assert_eq!((r.files_in, r.rows_out), (1, 5));
     assert_eq!(ids(&common::read_table_records(&table)).len(), 75);
     common::assert_no_orphans(&table);
-}
-
-/// `job`'s text with `ledger_retention = r`, written as `name`.
-fn with_retention(d: &Path, job: &Path, name: &str, r: &str) -> PathBuf {
-    common::write_job(
-        d,
-        name,
-        &std::fs::read_to_string(job).unwrap().replace(
-            "format = ",
-            &format!("ledger_retention = \"{r}\"\nformat = "),
-        ),
-    )
 }
 
 #[test]
@@ -329,9 +317,9 @@ fn a_run_longer_than_a_concurrent_retention_commits_nothing() {
 fn a_zero_ledger_retention_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let text = common::job_text(&["in/*.jsonl"], "json", "table", &["id"], "")
-        .replace("format = ", "ledger_retention = \"0s\"\nformat = ");
-    let job = common::write_job(d, "job.toml", &text);
+    let text = common::job_text(&["in/*.jsonl"], "json", "table", &["id"], "");
+    let plain = common::write_job(d, "plain.toml", &text);
+    let job = with_retention(d, &plain, "job.toml", "0s");
     let err = compactor::job::Job::load(&job).unwrap_err();
     assert!(
         format!("{err:#}").contains("would forget every file"),
