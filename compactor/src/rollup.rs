@@ -69,7 +69,7 @@ use compactor_engine::aggregate::{
 };
 use compactor_engine::{MemoryPool, SpillManager};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -97,6 +97,13 @@ pub const DEFAULT_ACCURACY: f64 = 0.01;
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Default zstd level of rollup segments (they are small; sketches compress little).
 pub const DEFAULT_ROLLUP_ZSTD_LEVEL: i32 = 9;
+/// Bytes (uncompressed, on average) per batch when state rows are read back: a run's staged
+/// states, or a rollup segment being merged. A state row holds its sketches, from a few
+/// bytes to 1 MiB (an HLL at precision 21), so the rows per batch follow the file's bytes
+/// per row (from its row groups' metadata), between 1 and [`STATE_BATCH_MAX_ROWS`].
+pub const STATE_BATCH_BYTES: usize = 8 << 20;
+/// Most rows per batch when state rows are read back (see [`STATE_BATCH_BYTES`]).
+pub const STATE_BATCH_MAX_ROWS: usize = 64 * 1024;
 
 /// `[[rollup]]`: one summary table.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -735,7 +742,7 @@ fn apply_dir(
             .clone()
             .context("internal error: a staged rollup without a path")?;
         let file = dir.join(format!("{}.parquet", r.config.name));
-        let batches = read_parquet(&file)?;
+        let reader = open_states(&file)?;
         let mut report = RollupReport {
             name: r.config.name.clone(),
             path: path.display().to_string(),
@@ -744,17 +751,18 @@ fn apply_dir(
             rows: r.rows,
             ..Default::default()
         };
-        let Some(first) = batches.first() else {
+        if reader.metadata().file_metadata().num_rows() == 0 {
             report.note = Some("no rows".into());
             reports.push(report);
             continue;
-        };
-        let schema = first.schema();
+        }
+        let schema = reader.schema().clone();
+        drop(reader);
         let outcome = merge_into_table(
             &path,
             &r.config,
             &schema,
-            Some((&manifest.run_id, batches.as_slice())),
+            Some((&manifest.run_id, &file)),
             r.config.merge,
             &staged_root,
             CompactScope::default(),
@@ -843,19 +851,41 @@ pub fn recover(
     Ok(reports)
 }
 
-fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
+/// Opens a Parquet file of state rows (a staged file or a rollup segment) for reading in
+/// batches of about [`STATE_BATCH_BYTES`].
+fn open_states(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)?
-        .with_batch_size(64 * 1024)
-        .build()?;
-    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let rows = state_batch_rows(builder.metadata().row_groups().iter().map(|g| {
+        (
+            usize::try_from(g.total_byte_size()).unwrap_or(0),
+            usize::try_from(g.num_rows()).unwrap_or(0),
+        )
+    }));
+    Ok(builder.with_batch_size(rows))
 }
 
-/// Reads a rollup segment as state rows of `schema` (columns by name; the partition column
-/// is not in the file).
-fn read_states(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
-    for b in read_parquet(path)? {
+/// Rows per batch for row groups of `(uncompressed bytes, rows)`: [`STATE_BATCH_BYTES`] over
+/// the largest bytes per row among them.
+fn state_batch_rows(groups: impl Iterator<Item = (usize, usize)>) -> usize {
+    let per_row = groups
+        .map(|(bytes, rows)| bytes.div_ceil(rows.max(1)))
+        .max()
+        .unwrap_or(0);
+    (STATE_BATCH_BYTES / per_row.max(1)).clamp(1, STATE_BATCH_MAX_ROWS)
+}
+
+/// The state rows of a staged file or a rollup segment as rows of `schema` (columns by name;
+/// a rollup segment does not hold the partition column), one batch at a time: what is read
+/// is bounded by a batch, not by the file.
+fn read_states<'a>(
+    path: &'a Path,
+    schema: &'a SchemaRef,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + 'a> {
+    let reader = open_states(path)?.build()?;
+    Ok(reader.map(move |b| {
+        let b = b.with_context(|| format!("reading {}", path.display()))?;
         let mut cols = Vec::with_capacity(schema.fields().len());
         for f in schema.fields() {
             let c = b
@@ -867,9 +897,25 @@ fn read_states(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
                 arrow_cast::cast(c, f.data_type())?
             });
         }
-        out.push(RecordBatch::try_new(schema.clone(), cols)?);
+        Ok(RecordBatch::try_new(schema.clone(), cols)?)
+    }))
+}
+
+/// The partitions (UTC days, `None` for a null time) that the state rows in `path` fall in:
+/// its time column alone is read.
+fn days_in(path: &Path, time_idx: usize) -> Result<BTreeSet<Option<String>>> {
+    let builder = open_states(path)?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [time_idx]);
+    let mut days = BTreeSet::new();
+    for b in builder.with_projection(mask).build()? {
+        let b = b.with_context(|| format!("reading {}", path.display()))?;
+        let d = day_of(b.column(0))?;
+        let d = d.as_string::<i32>();
+        for i in 0..d.len() {
+            days.insert(d.is_valid(i).then(|| d.value(i).to_string()));
+        }
     }
-    Ok(out)
+    Ok(days)
 }
 
 struct Outcome {
@@ -940,15 +986,17 @@ impl CompactScope<'_> {
 /// How a null partition value is written in `--partition` (as Delta writes it in paths).
 const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
-/// Merges `new` state rows (with the run id that made them) into the rollup table at `root`,
-/// or, with `new = None`, merges the table's segments per partition in `scope` (compaction).
-/// Holds the table's `rollup.lock` throughout.
+/// Merges `new` state rows (the run id that made them, and the file it staged them in) into
+/// the rollup table at `root`, or, with `new = None`, merges the table's segments per
+/// partition in `scope` (compaction). Holds the table's `rollup.lock` throughout. State rows
+/// are read a batch at a time ([`read_states`]) into the aggregation, which spills under its
+/// memory pool, so neither a run's states nor a partition is ever held whole.
 #[allow(clippy::too_many_arguments)]
 fn merge_into_table(
     root: &Path,
     cfg: &RollupConfig,
     state: &SchemaRef,
-    new: Option<(&str, &[RecordBatch])>,
+    new: Option<(&str, &Path)>,
     mode: MergeMode,
     staged_root: &Path,
     scope: CompactScope<'_>,
@@ -1009,14 +1057,8 @@ fn merge_into_table(
     let time_idx = 0usize;
     // The partitions touched, and the segments to merge.
     let mut touched: BTreeSet<Option<String>> = BTreeSet::new();
-    if let Some((_, batches)) = new {
-        for b in batches {
-            let days = day_of(b.column(time_idx))?;
-            let days = days.as_string::<i32>();
-            for i in 0..days.len() {
-                touched.insert(days.is_valid(i).then(|| days.value(i).to_string()));
-            }
-        }
+    if let Some((_, staged)) = new {
+        touched = days_in(staged, time_idx)?;
     }
     let live = if table.version().is_some() {
         table.live_segments()?
@@ -1084,15 +1126,14 @@ fn merge_into_table(
         outcome.segments_in += 1;
         outcome.bytes_in += s.size;
         for b in read_states(&path, &state)? {
+            let b = b?;
             outcome.rows_read += b.num_rows() as u64;
             agg.push_states(&b)?;
         }
     }
-    if let Some((_, batches)) = new {
-        for b in batches {
-            let b = RecordBatch::try_new(state.clone(), b.columns().to_vec())
-                .context("staged rollup rows")?;
-            agg.push_states(&b)?;
+    if let Some((_, staged)) = new {
+        for b in read_states(staged, &state)? {
+            agg.push_states(&b.context("staged rollup rows")?)?;
         }
     }
     let stream = agg.finish()?;
@@ -1365,5 +1406,68 @@ mod tests {
         assert_eq!(b.value(1), -3_600_000_000);
         assert!(b.is_null(2));
         assert_eq!(b.data_type(), ts.data_type());
+    }
+
+    #[test]
+    fn batch_rows_follow_the_bytes_per_row() {
+        assert_eq!(
+            state_batch_rows([(100, 1_000)].into_iter()),
+            STATE_BATCH_MAX_ROWS
+        );
+        assert_eq!(state_batch_rows(std::iter::empty()), STATE_BATCH_MAX_ROWS);
+        assert_eq!(state_batch_rows([(0, 0)].into_iter()), STATE_BATCH_MAX_ROWS);
+        // the widest row group decides
+        let rows = state_batch_rows([(1_000, 1_000), (64 << 20, 512)].into_iter());
+        assert_eq!(rows, STATE_BATCH_BYTES / (128 << 10));
+        // a row bigger than a batch: one at a time
+        assert_eq!(state_batch_rows([(32 << 20, 2)].into_iter()), 1);
+    }
+
+    /// State rows are read back a bounded batch at a time, whatever the file holds: here
+    /// 600 rows of 64 KiB sketches (37.5 MiB) in one row group. Fails when a file is read
+    /// whole or in batches of a fixed row count.
+    #[test]
+    fn state_files_are_read_in_bounded_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("states.parquet");
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("sketch", DataType::Binary, false),
+        ]));
+        let rows = 600usize;
+        let n: ArrayRef = Arc::new(arrow_array::Int64Array::from_iter_values(0..rows as i64));
+        let sketch: ArrayRef = Arc::new(arrow_array::BinaryArray::from_iter_values(
+            (0..rows).map(|i| vec![(i % 251) as u8; 64 << 10]),
+        ));
+        let batch = RecordBatch::try_new(schema.clone(), vec![n, sketch]).unwrap();
+        let mut w =
+            ArrowWriter::try_new(File::create(&path).unwrap(), schema.clone(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+
+        let (mut seen, mut batches) = (0i64, 0);
+        for b in read_states(&path, &schema).unwrap() {
+            let b = b.unwrap();
+            batches += 1;
+            let bytes: usize = b
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size().unwrap())
+                .sum();
+            assert!(
+                bytes <= STATE_BATCH_BYTES + (64 << 10),
+                "a batch of {} rows holds {bytes} bytes",
+                b.num_rows()
+            );
+            let n = b.column(0).as_primitive::<arrow_array::types::Int64Type>();
+            for v in n.values() {
+                assert_eq!(*v, seen);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, rows as i64);
+        assert!(batches >= 5, "{batches} batches");
+        // one row group: the bound is not the row group's
+        assert_eq!(open_states(&path).unwrap().metadata().num_row_groups(), 1);
     }
 }
