@@ -102,6 +102,9 @@ pub const DEFAULT_ROLLUP_ZSTD_LEVEL: i32 = 9;
 /// bytes to 1 MiB (an HLL at precision 21), so the rows per batch follow the file's bytes
 /// per row (from its row groups' metadata), between 1 and [`STATE_BATCH_MAX_ROWS`].
 pub const STATE_BATCH_BYTES: usize = 8 << 20;
+/// Encoded bytes at which a run's staged file ends a row group (the Parquet writer holds the
+/// open row group's pages in memory until then).
+pub const STAGED_ROW_GROUP_BYTES: usize = 32 << 20;
 /// Most rows per batch when state rows are read back (see [`STATE_BATCH_BYTES`]).
 pub const STATE_BATCH_MAX_ROWS: usize = 64 * 1024;
 
@@ -653,9 +656,7 @@ impl RunRollups {
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
                 .build();
             let mut w = ArrowWriter::try_new(file, schema, Some(props))?;
-            for b in stream.by_ref() {
-                w.write(&b?)?;
-            }
+            write_bounded(&mut w, stream.by_ref(), STAGED_ROW_GROUP_BYTES)?;
             let stats = stream.stats();
             w.into_inner()?.sync_all()?;
             manifest.rollups.push(StagedRollup {
@@ -675,6 +676,22 @@ impl RunRollups {
             _lock: lock,
         })
     }
+}
+
+/// Writes `batches` with `w`, ending a row group whenever the open one's encoded pages (which
+/// the writer holds in memory) reach `max_bytes`.
+fn write_bounded<W: std::io::Write + Send>(
+    w: &mut ArrowWriter<W>,
+    batches: impl Iterator<Item = compactor_engine::Result<RecordBatch>>,
+    max_bytes: usize,
+) -> Result<()> {
+    for b in batches {
+        w.write(&b?)?;
+        if w.in_progress_size() >= max_bytes {
+            w.flush()?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1469,5 +1486,48 @@ mod tests {
         assert!(batches >= 5, "{batches} batches");
         // one row group: the bound is not the row group's
         assert_eq!(open_states(&path).unwrap().metadata().num_row_groups(), 1);
+    }
+
+    /// A staged file's row groups end at a byte bound, not at the writer's million rows.
+    /// Fails without the flush (one row group of 2,000 rows).
+    #[test]
+    fn staged_row_groups_are_bounded_by_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staged.parquet");
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(
+            "sketch",
+            DataType::Binary,
+            false,
+        )]));
+        // incompressible rows of 4 KiB (hashes), in batches of 100
+        let batches: Vec<compactor_engine::Result<RecordBatch>> = (0..20u64)
+            .map(|b| {
+                let rows = (0..100u64).map(|r| {
+                    (0..512u64)
+                        .flat_map(|i| {
+                            let at = (b * 100 + r) * 512 + i;
+                            xxhash_rust::xxh3::xxh3_64(&at.to_le_bytes()).to_le_bytes()
+                        })
+                        .collect::<Vec<u8>>()
+                });
+                let col: ArrayRef = Arc::new(arrow_array::BinaryArray::from_iter_values(rows));
+                Ok(RecordBatch::try_new(schema.clone(), vec![col]).unwrap())
+            })
+            .collect();
+        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
+        write_bounded(&mut w, batches.into_iter(), 1 << 20).unwrap();
+        w.close().unwrap();
+        let b = open_states(&path).unwrap();
+        let groups = b.metadata().row_groups();
+        assert!(groups.len() >= 6, "{} row groups", groups.len());
+        for g in groups {
+            // the bound, plus the batch that crossed it
+            assert!(
+                g.compressed_size() <= (1 << 20) + 100 * 4200,
+                "{}",
+                g.compressed_size()
+            );
+        }
+        assert_eq!(groups.iter().map(|g| g.num_rows()).sum::<i64>(), 2_000);
     }
 }

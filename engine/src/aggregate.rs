@@ -92,8 +92,11 @@
 //! Everything the table holds is reserved first (see step 3); sketch growth within one chunk is
 //! reserved right after the chunk, so the budget can be passed by at most one chunk's sketch
 //! growth. Not reserved, like the sort's scratch: one chunk's hashes and encoded keys, the
-//! sort's 16-byte keys, and the output batches handed to the caller. Merge cursors reserve
-//! twice their largest batch. Everything returns to the pool when the stream is dropped.
+//! sort's 16-byte keys, and the output batches handed to the caller. Those are cut by bytes as
+//! well as rows (about [`DEFAULT_BATCH_BYTES`], sized from the batch before: a state row can
+//! hold a 1 MiB sketch), and by the rows' values alone, so an in-memory and a merged output of
+//! the same groups have the same batches. Merge cursors reserve twice their largest batch.
+//! Everything returns to the pool when the stream is dropped.
 //!
 //! An error (a sum overflow, corrupt sketch bytes) leaves the aggregation unusable: drop it.
 
@@ -130,8 +133,12 @@ pub const DEFAULT_TDIGEST_K: u16 = 200;
 pub const DEFAULT_QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
 /// Default number of hash partitions groups spill into.
 pub const DEFAULT_SPILL_PARTITIONS: usize = 16;
-/// Default rows per output batch.
+/// Default rows per output batch (at most; see [`DEFAULT_BATCH_BYTES`]).
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
+/// Default target bytes of an output batch's values. A state row holds its sketches, from a
+/// few bytes to 1 MiB (an HLL at `lg_k` 21), so a batch's rows follow the bytes per row of
+/// the batch before it, between 1 and `batch_rows` (the first batch has 64 rows at most).
+pub const DEFAULT_BATCH_BYTES: usize = 8 << 20;
 /// Rows processed between two memory checks (bounds the unreserved sketch growth).
 pub const CHUNK_ROWS: usize = 8192;
 /// Most levels of re-partitioning of a partition that does not fit.
@@ -187,8 +194,10 @@ pub struct AggregateOptions {
     pub aggs: Vec<AggSpec>,
     /// Hash partitions groups spill into when the budget is full.
     pub spill_partitions: usize,
-    /// Rows per output batch.
+    /// Rows per output batch, at most.
     pub batch_rows: usize,
+    /// Target bytes of an output batch's values (see [`DEFAULT_BATCH_BYTES`]).
+    pub batch_bytes: usize,
 }
 
 impl AggregateOptions {
@@ -199,6 +208,7 @@ impl AggregateOptions {
             aggs,
             spill_partitions: DEFAULT_SPILL_PARTITIONS,
             batch_rows: DEFAULT_BATCH_ROWS,
+            batch_bytes: DEFAULT_BATCH_BYTES,
         }
     }
 }
@@ -257,6 +267,7 @@ struct Plan {
     schema: SchemaRef,
     converter: RowConverter,
     batch_rows: usize,
+    batch_bytes: usize,
     partitions: usize,
 }
 
@@ -395,6 +406,7 @@ fn build_plan(opts: &AggregateOptions, input: &Schema) -> Result<Plan> {
         schema: Arc::new(Schema::new(fields)),
         converter,
         batch_rows: opts.batch_rows,
+        batch_bytes: opts.batch_bytes,
         partitions: opts.spill_partitions,
     })
 }
@@ -1837,7 +1849,7 @@ fn cursor_bytes(run: &SpillFile) -> usize {
 }
 
 /// Merges runs (a budget's worth at a time while they do not all fit) into one merge.
-fn merge_runs(ctx: &Ctx<'_>, mut runs: Vec<Run>, batch_rows: usize) -> Result<Merge> {
+fn merge_runs(ctx: &Ctx<'_>, mut runs: Vec<Run>, out: BatchSize) -> Result<Merge> {
     loop {
         let mut res = ctx.pool.reservation("hash aggregate merge");
         let mut fan = 0;
@@ -1850,14 +1862,14 @@ fn merge_runs(ctx: &Ctx<'_>, mut runs: Vec<Run>, batch_rows: usize) -> Result<Me
             fan += 1;
         }
         let Some(e) = refused else {
-            return Merge::new(ctx.plan, runs, res, batch_rows);
+            return Merge::new(ctx.plan, runs, res, out);
         };
         if fan < 2 {
             return Err(e);
         }
         let rest = runs.split_off(fan);
         let rows = runs.iter().map(|r| r.1).min().unwrap_or(SPILL_BATCH_ROWS);
-        let merge = Merge::new(ctx.plan, runs, res, rows)?;
+        let merge = Merge::new(ctx.plan, runs, res, BatchSize::rows(rows))?;
         let mut w = ctx.spill.create(&ctx.plan.schema)?;
         for b in merge {
             w.write(&b?)?;
@@ -1882,7 +1894,7 @@ struct Merge {
     plan: Arc<Plan>,
     cursors: Vec<Cursor>,
     batches: Vec<RecordBatch>,
-    batch_rows: usize,
+    size: BatchSize,
     _res: MemoryReservation,
 }
 
@@ -1891,13 +1903,13 @@ impl Merge {
         plan: &Arc<Plan>,
         runs: Vec<Run>,
         res: MemoryReservation,
-        batch_rows: usize,
+        size: BatchSize,
     ) -> Result<Self> {
         let mut m = Merge {
             plan: Arc::clone(plan),
             cursors: Vec::with_capacity(runs.len()),
             batches: Vec::new(),
-            batch_rows,
+            size,
             _res: res,
         };
         for (f, _) in runs {
@@ -1939,7 +1951,8 @@ impl Merge {
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         let mut picks: Vec<(usize, usize)> = Vec::new();
-        while picks.len() < self.batch_rows {
+        let want = self.size.next_rows();
+        while picks.len() < want {
             let mut best: Option<usize> = None;
             for (i, c) in self.cursors.iter().enumerate() {
                 let Some(rows) = &c.rows else { continue };
@@ -1969,6 +1982,7 @@ impl Merge {
         }
         let refs: Vec<&RecordBatch> = self.batches.iter().collect();
         let out = arrow_select::interleave::interleave_record_batch(&refs, &picks)?;
+        self.size.observe(&out);
         // Keep only the cursors' current batches.
         let old = std::mem::take(&mut self.batches);
         let mut old: Vec<Option<RecordBatch>> = old.into_iter().map(Some).collect();
@@ -2033,16 +2047,17 @@ impl HashAggregate {
     ///
     /// # Errors
     ///
-    /// [`EngineError::Plan`]: see [`state_schema`]; also `spill_partitions` or `batch_rows` of 0.
+    /// [`EngineError::Plan`]: see [`state_schema`]; also `spill_partitions`, `batch_rows` or
+    /// `batch_bytes` of 0.
     pub fn try_new(
         opts: AggregateOptions,
         input: SchemaRef,
         spill: Arc<SpillManager>,
         pool: &Arc<MemoryPool>,
     ) -> Result<Self> {
-        if opts.spill_partitions == 0 || opts.batch_rows == 0 {
+        if opts.spill_partitions == 0 || opts.batch_rows == 0 || opts.batch_bytes == 0 {
             return Err(plan_err(
-                "spill_partitions and batch_rows must be at least 1",
+                "spill_partitions, batch_rows and batch_bytes must be at least 1",
             ));
         }
         let plan = Arc::new(build_plan(&opts, &input)?);
@@ -2097,7 +2112,7 @@ impl HashAggregate {
     pub fn finish(self) -> Result<AggregateStream> {
         let plan = Arc::clone(&self.level.core.plan);
         let spill = Arc::clone(&self.level.spill);
-        let batch_rows = plan.batch_rows;
+        let size = BatchSize::new(plan.batch_rows, plan.batch_bytes);
         let (fin, mut stats) = self.level.finish()?;
         let inner = match fin {
             Finished::Memory(core, order) => {
@@ -2119,14 +2134,10 @@ impl HashAggregate {
                 for f in files {
                     process_partition(&ctx, f, 1, &mut runs, &mut stats)?;
                 }
-                Inner::Merge(merge_runs(&ctx, runs, batch_rows)?)
+                Inner::Merge(merge_runs(&ctx, runs, size)?)
             }
         };
-        Ok(AggregateStream {
-            inner,
-            stats,
-            batch_rows,
-        })
+        Ok(AggregateStream { inner, stats, size })
     }
 }
 
@@ -2141,11 +2152,82 @@ enum Inner {
 }
 
 /// The output of [`HashAggregate::finish`]: state rows sorted by the keys, in batches of at
-/// most `batch_rows` rows. Dropping it gives the memory back.
+/// most `batch_rows` rows and about `batch_bytes` (see [`DEFAULT_BATCH_BYTES`]). Dropping it
+/// gives the memory back.
 pub struct AggregateStream {
     inner: Inner,
     stats: AggregateStats,
-    batch_rows: usize,
+    size: BatchSize,
+}
+
+/// Rows of the next output batch: at most `max_rows`, and about `target_bytes` of values at
+/// the bytes per row of the batch before (64 rows for the first). The bytes counted are a
+/// function of the rows' values alone ([`value_bytes`]), so an in-memory and a merged output
+/// of the same groups are cut into the same batches (and written into the same bytes).
+#[derive(Debug, Clone, Copy)]
+struct BatchSize {
+    max_rows: usize,
+    target_bytes: usize,
+    next: usize,
+}
+
+impl BatchSize {
+    /// Rows of the first batch when the row size is not known yet.
+    const FIRST_ROWS: usize = 64;
+
+    fn new(max_rows: usize, target_bytes: usize) -> Self {
+        BatchSize {
+            max_rows,
+            target_bytes,
+            next: max_rows.min(Self::FIRST_ROWS),
+        }
+    }
+
+    /// Always `rows` rows (a merge into a sorted run, whose rows are sized already).
+    fn rows(rows: usize) -> Self {
+        BatchSize {
+            max_rows: rows,
+            target_bytes: usize::MAX,
+            next: rows,
+        }
+    }
+
+    fn next_rows(&self) -> usize {
+        self.next
+    }
+
+    /// Sizes the next batch from `b`, the batch just made.
+    fn observe(&mut self, b: &RecordBatch) {
+        if self.target_bytes == usize::MAX || b.num_rows() == 0 {
+            return;
+        }
+        let per_row = value_bytes(b) / b.num_rows() + 1;
+        self.next = (self.target_bytes / per_row).clamp(1, self.max_rows);
+    }
+}
+
+/// The bytes of `b`'s values: fixed-width values, and the value bytes of strings and binaries
+/// (from their offsets, not their buffers' capacities).
+fn value_bytes(b: &RecordBatch) -> usize {
+    let n = b.num_rows();
+    b.columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Binary => span(c.as_binary::<i32>().value_offsets()) + 4 * n,
+            DataType::Utf8 => span(c.as_string::<i32>().value_offsets()) + 4 * n,
+            DataType::LargeBinary => span(c.as_binary::<i64>().value_offsets()) + 8 * n,
+            DataType::LargeUtf8 => span(c.as_string::<i64>().value_offsets()) + 8 * n,
+            t => t.primitive_width().unwrap_or(8) * n,
+        })
+        .sum()
+}
+
+/// The bytes between an offset array's first and last offsets.
+fn span<O: Into<i64> + Copy>(offsets: &[O]) -> usize {
+    match (offsets.first(), offsets.last()) {
+        (Some(&a), Some(&z)) => usize::try_from(z.into() - a.into()).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 impl AggregateStream {
@@ -2160,8 +2242,9 @@ impl AggregateStream {
                 if *pos >= order.len() {
                     return Ok(None);
                 }
-                let end = (*pos + self.batch_rows).min(order.len());
+                let end = (*pos + self.size.next_rows()).min(order.len());
                 let b = core.emit(&order[*pos..end], true)?;
+                self.size.observe(&b);
                 *pos = end;
                 Ok(Some(b))
             }

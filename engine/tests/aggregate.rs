@@ -982,3 +982,58 @@ fn wrong_batches_are_plan_errors() {
     assert!(matches!(agg.push(&b), Err(EngineError::Plan(_))));
     assert!(matches!(agg.push_states(&b), Err(EngineError::Plan(_))));
 }
+
+/// Output batches are cut by bytes, not only by rows: 2,000 groups with 16 KiB keys (32 MiB
+/// of state) come out in batches of about `batch_bytes`, in memory and spilled, and both
+/// cut them at the same rows. Fails when a batch is `batch_rows` rows whatever their size
+/// (one batch of 32 MiB here).
+#[test]
+fn output_batches_are_bounded_by_bytes_in_memory_and_spilled() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("s", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let key = |i: usize| format!("{i:06}{}", "x".repeat(16 << 10));
+    let batches: Vec<RecordBatch> = (0..20)
+        .map(|b| {
+            let ids = (0..100).map(|r| (r * 20 + b) % 2_000);
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(ids.clone().map(key))),
+                    Arc::new(Int64Array::from_iter_values(ids.map(|i| i as i64))),
+                ],
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut opts = AggregateOptions::new(
+        vec!["s".into()],
+        vec![
+            spec("n", AggFunc::Count, None),
+            spec("sv", AggFunc::Sum, Some("v")),
+        ],
+    );
+    opts.batch_bytes = 4 << 20;
+    let row_bytes = (16 << 10) + 6 + 4 + 8 + 8;
+    let (memory, mstats) = aggregate(&opts, &schema, &batches, &[], &big_pool()).unwrap();
+    let (spilled, sstats) =
+        aggregate(&opts, &schema, &batches, &[], &MemoryPool::new(8 << 20)).unwrap();
+    assert_eq!(mstats.spills, 0);
+    assert!(sstats.spills > 0, "the small pool spills");
+    for out in [&memory, &spilled] {
+        assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 2_000);
+        assert!(out.len() >= 8, "{} batches", out.len());
+        for b in out.iter() {
+            let bytes = b.num_rows() * row_bytes;
+            assert!(
+                bytes <= opts.batch_bytes + row_bytes,
+                "a batch of {} rows: {bytes} bytes",
+                b.num_rows()
+            );
+        }
+    }
+    let rows = |o: &[RecordBatch]| o.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
+    assert_eq!(rows(&memory), rows(&spilled));
+    assert_eq!(concat(&memory), concat(&spilled));
+}
