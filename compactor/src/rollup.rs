@@ -93,14 +93,20 @@ pub const PARTITION_COLUMN: &str = "dt";
 pub const DEFAULT_ROLLUP_LOCK_WAIT: Duration = Duration::from_secs(600);
 /// Default bound on the normalized rank error of quantiles.
 pub const DEFAULT_ACCURACY: f64 = 0.01;
-/// Rows per row group of rollup segments.
+/// Rows per row group of rollup segments (at most: see [`MAX_ROLLUP_ROW_GROUP_BYTES`]).
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Encoded bytes at which a rollup segment's row group ends early (a quarter of the rollup's
+/// memory pool when that is less, 1 MiB at least): the writer holds the open row group's
+/// pages, reserved, and a day's sketches can be far bigger than the pool.
+pub const MAX_ROLLUP_ROW_GROUP_BYTES: usize = 32 << 20;
 /// Default zstd level of rollup segments (they are small; sketches compress little).
 pub const DEFAULT_ROLLUP_ZSTD_LEVEL: i32 = 9;
 /// Bytes (uncompressed, on average) per batch when state rows are read back: a run's staged
 /// states, or a rollup segment being merged. A state row holds its sketches, from a few
-/// bytes to 1 MiB (an HLL at precision 21), so the rows per batch follow the file's bytes
-/// per row (from its row groups' metadata), between 1 and [`STATE_BATCH_MAX_ROWS`].
+/// bytes to 1 MiB (an HLL at precision 21), so the rows per batch are this over the widest
+/// row group's average bytes per row (from the file's metadata), between 1 and
+/// [`STATE_BATCH_MAX_ROWS`]. An average: rows much bigger than their row group's can make a
+/// batch bigger (never more than a row group).
 pub const STATE_BATCH_BYTES: usize = 8 << 20;
 /// Encoded bytes at which a run's staged file ends a row group (the Parquet writer holds the
 /// open row group's pages in memory until then).
@@ -687,7 +693,7 @@ fn write_bounded<W: std::io::Write + Send>(
 ) -> Result<()> {
     for b in batches {
         w.write(&b?)?;
-        if w.in_progress_size() >= max_bytes {
+        if w.memory_size() >= max_bytes {
             w.flush()?;
         }
     }
@@ -924,7 +930,10 @@ fn days_in(path: &Path, time_idx: usize) -> Result<BTreeSet<Option<String>>> {
     let builder = open_states(path)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [time_idx]);
     let mut days = BTreeSet::new();
-    for b in builder.with_projection(mask).build()? {
+    let builder = builder
+        .with_projection(mask)
+        .with_batch_size(STATE_BATCH_MAX_ROWS);
+    for b in builder.build()? {
         let b = b.with_context(|| format!("reading {}", path.display()))?;
         let d = day_of(b.column(0))?;
         let d = d.as_string::<i32>();
@@ -1007,7 +1016,8 @@ const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 /// the rollup table at `root`, or, with `new = None`, merges the table's segments per
 /// partition in `scope` (compaction). Holds the table's `rollup.lock` throughout. State rows
 /// are read a batch at a time ([`read_states`]) into the aggregation, which spills under its
-/// memory pool, so neither a run's states nor a partition is ever held whole.
+/// memory pool, and written in row groups bounded by bytes
+/// ([`MAX_ROLLUP_ROW_GROUP_BYTES`]), so neither a run's states nor a partition is held whole.
 #[allow(clippy::too_many_arguments)]
 fn merge_into_table(
     root: &Path,
@@ -1170,6 +1180,8 @@ fn merge_into_table(
     let mut written: Vec<(WrittenSegment, Option<String>, _)> = Vec::new();
     let mut dirs = BTreeSet::new();
     let mut open: Option<(Option<String>, SegmentWriter, _)> = None;
+    // a partition's sketches can outgrow the pool: row groups end by bytes too
+    let group_bytes = (memory.limit() / 4).clamp(1 << 20, MAX_ROLLUP_ROW_GROUP_BYTES);
     let props = || -> Result<WriterProperties> {
         Ok(WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(
@@ -1211,7 +1223,8 @@ fn merge_into_table(
                 let stem = dir.join(format!("part-{id}-{:05}", written.len()));
                 marker.record(&stem)?;
                 dirs.insert(dir);
-                let w = SegmentWriter::create(&stem, state.clone(), props()?, memory)?;
+                let w = SegmentWriter::create(&stem, state.clone(), props()?, memory)?
+                    .with_max_group_bytes(group_bytes);
                 open = Some((day.clone(), w, write.stats_collector(day.as_deref())?));
             }
             let (_, w, st) = open.as_mut().expect("opened");
@@ -1499,23 +1512,10 @@ mod tests {
             DataType::Binary,
             false,
         )]));
-        // incompressible rows of 4 KiB (hashes), in batches of 100
-        let batches: Vec<compactor_engine::Result<RecordBatch>> = (0..20u64)
-            .map(|b| {
-                let rows = (0..100u64).map(|r| {
-                    (0..512u64)
-                        .flat_map(|i| {
-                            let at = (b * 100 + r) * 512 + i;
-                            xxhash_rust::xxh3::xxh3_64(&at.to_le_bytes()).to_le_bytes()
-                        })
-                        .collect::<Vec<u8>>()
-                });
-                let col: ArrayRef = Arc::new(arrow_array::BinaryArray::from_iter_values(rows));
-                Ok(RecordBatch::try_new(schema.clone(), vec![col]).unwrap())
-            })
-            .collect();
+        let batches = crate::segment::incompressible_batches(&schema);
+        let batches = batches.into_iter().map(Ok);
         let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
-        write_bounded(&mut w, batches.into_iter(), 1 << 20).unwrap();
+        write_bounded(&mut w, batches, 1 << 20).unwrap();
         w.close().unwrap();
         let b = open_states(&path).unwrap();
         let groups = b.metadata().row_groups();

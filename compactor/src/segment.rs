@@ -58,6 +58,8 @@ pub struct SegmentWriter {
     row_group: usize,
     group_rows: usize,
     group_size: usize,
+    /// Encoded bytes at which a row group ends early ([`SegmentWriter::with_max_group_bytes`]).
+    group_bytes: Option<usize>,
     rows: u64,
     reservation: MemoryReservation,
 }
@@ -107,9 +109,19 @@ impl SegmentWriter {
             row_group: 0,
             group_rows: 0,
             group_size,
+            group_bytes: None,
             rows: 0,
             reservation: pool.reservation("segment writer"),
         })
+    }
+
+    /// Also ends a row group, after the batch that makes it so, once its encoded pages (held
+    /// in memory until then) reach `bytes`: for rows whose size varies widely (a rollup's
+    /// sketches). The cut depends on the rows and how they were cut into batches, not on
+    /// timing.
+    pub fn with_max_group_bytes(mut self, bytes: usize) -> Self {
+        self.group_bytes = Some(bytes);
+        self
     }
 
     /// Rows written so far.
@@ -161,7 +173,11 @@ impl SegmentWriter {
                 self.flush_group()?;
             }
         }
-        let held: usize = self.columns.iter().map(|c| c.memory_size()).sum();
+        let mut held: usize = self.columns.iter().map(|c| c.memory_size()).sum();
+        if self.group_rows > 0 && self.group_bytes.is_some_and(|b| held >= b) {
+            self.flush_group()?;
+            held = self.columns.iter().map(|c| c.memory_size()).sum();
+        }
         self.reservation.try_resize(held)?;
         Ok(())
     }
@@ -206,6 +222,26 @@ impl SegmentWriter {
             .with_context(|| format!("renaming {} to {}", self.tmp.display(), path.display()))?;
         Ok((path, size))
     }
+}
+
+/// 20 batches of 100 incompressible rows of 4 KiB (hashes) in the one binary column of
+/// `schema`: 8 MB that zstd cannot shrink (tests of byte bounds).
+#[cfg(test)]
+pub(crate) fn incompressible_batches(schema: &SchemaRef) -> Vec<RecordBatch> {
+    (0..20u64)
+        .map(|b| {
+            let rows = (0..100u64).map(|r| {
+                (0..512u64)
+                    .flat_map(|i| {
+                        let at = (b * 100 + r) * 512 + i;
+                        xxhash_rust::xxh3::xxh3_64(&at.to_le_bytes()).to_le_bytes()
+                    })
+                    .collect::<Vec<u8>>()
+            });
+            let col = arrow_array::BinaryArray::from_iter_values(rows);
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(col)]).expect("one binary column")
+        })
+        .collect()
 }
 
 /// A file whose bytes are hashed as they are written (the writer only appends).
@@ -347,5 +383,53 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
         let recorded = recorded_checksum(path.file_name().unwrap().to_str().unwrap()).unwrap();
         assert_eq!(checksum_file(&path).unwrap(), recorded);
+    }
+
+    /// With a byte bound, row groups end once their pages reach it (and the reservation never
+    /// holds much more); without, at the row count alone. Fails without the bound's flush.
+    #[test]
+    fn row_groups_end_at_the_byte_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "sketch",
+            arrow_schema::DataType::Binary,
+            false,
+        )]));
+        let batches = incompressible_batches(&schema);
+        let groups = |bound: Option<usize>, name: &str| {
+            let pool = MemoryPool::new(1 << 30);
+            let mut w = SegmentWriter::create(
+                &dir.path().join(name),
+                schema.clone(),
+                WriterProperties::new(),
+                &pool,
+            )
+            .unwrap();
+            if let Some(b) = bound {
+                w = w.with_max_group_bytes(b);
+            }
+            let mut peak = 0;
+            for b in &batches {
+                w.write(b).unwrap();
+                peak = peak.max(pool.used());
+            }
+            let (path, _) = w.finish().unwrap();
+            let meta = parquet::file::reader::SerializedFileReader::new(File::open(path).unwrap())
+                .unwrap();
+            use parquet::file::reader::FileReader;
+            let rows: Vec<i64> = meta
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows())
+                .collect();
+            (rows, peak)
+        };
+        let (unbounded, _) = groups(None, "a");
+        assert_eq!(unbounded, vec![2_000]);
+        let (bounded, peak) = groups(Some(1 << 20), "b");
+        assert!(bounded.len() >= 6, "{bounded:?}");
+        assert_eq!(bounded.iter().sum::<i64>(), 2_000);
+        assert!(peak < 2 << 20, "held {peak} bytes");
     }
 }

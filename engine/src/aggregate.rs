@@ -93,10 +93,13 @@
 //! reserved right after the chunk, so the budget can be passed by at most one chunk's sketch
 //! growth. Not reserved, like the sort's scratch: one chunk's hashes and encoded keys, the
 //! sort's 16-byte keys, and the output batches handed to the caller. Those are cut by bytes as
-//! well as rows (about [`DEFAULT_BATCH_BYTES`], sized from the batch before: a state row can
-//! hold a 1 MiB sketch), and by the rows' values alone, so an in-memory and a merged output of
-//! the same groups have the same batches. Merge cursors reserve twice their largest batch.
-//! Everything returns to the pool when the stream is dropped.
+//! well as rows: rows are added while their values stay within [`DEFAULT_BATCH_BYTES`] (a
+//! state row can hold a 1 MiB sketch; a bigger row alone makes a batch of one). The cut
+//! depends on the rows' values alone, so an in-memory and a merged output of the same values
+//! (exact aggregates; sketches differ once an aggregation spilled, see above) have the same
+//! batches. An in-memory output emits 64 rows at a time to find the cut; a merge holds one
+//! batch per cursor. Merge cursors reserve twice their largest batch. Everything returns to
+//! the pool when the stream is dropped.
 //!
 //! An error (a sum overflow, corrupt sketch bytes) leaves the aggregation unusable: drop it.
 
@@ -135,9 +138,9 @@ pub const DEFAULT_QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
 pub const DEFAULT_SPILL_PARTITIONS: usize = 16;
 /// Default rows per output batch (at most; see [`DEFAULT_BATCH_BYTES`]).
 pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
-/// Default target bytes of an output batch's values. A state row holds its sketches, from a
-/// few bytes to 1 MiB (an HLL at `lg_k` 21), so a batch's rows follow the bytes per row of
-/// the batch before it, between 1 and `batch_rows` (the first batch has 64 rows at most).
+/// Default bound on the bytes of an output batch's values. A state row holds its sketches, from
+/// a few bytes to 1 MiB (an HLL at `lg_k` 21), so a batch takes rows while their bytes stay
+/// within this (and `batch_rows`); a row bigger than this alone makes a batch of one.
 pub const DEFAULT_BATCH_BYTES: usize = 8 << 20;
 /// Rows processed between two memory checks (bounds the unreserved sketch growth).
 pub const CHUNK_ROWS: usize = 8192;
@@ -1883,6 +1886,8 @@ struct Cursor {
     reader: crate::spill::SpillReader,
     _file: SpillFile,
     rows: Option<Rows>,
+    /// [`RowBytes`] of each row of the current batch.
+    sizes: Vec<usize>,
     len: usize,
     pos: usize,
     /// Index of the current batch in [`Merge::batches`].
@@ -1918,6 +1923,7 @@ impl Merge {
                 reader,
                 _file: f,
                 rows: None,
+                sizes: Vec::new(),
                 len: 0,
                 pos: 0,
                 slot: 0,
@@ -1940,6 +1946,8 @@ impl Merge {
             let nk = self.plan.keys.len();
             let rows = self.plan.converter.convert_columns(&b.columns()[..nk])?;
             cur.rows = Some(rows);
+            let sizes = RowBytes::new(&b);
+            cur.sizes = (0..b.num_rows()).map(|i| sizes.row(i)).collect();
             cur.len = b.num_rows();
             cur.pos = 0;
             cur.slot = self.batches.len();
@@ -1951,8 +1959,8 @@ impl Merge {
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         let mut picks: Vec<(usize, usize)> = Vec::new();
-        let want = self.size.next_rows();
-        while picks.len() < want {
+        let mut bytes = 0;
+        loop {
             let mut best: Option<usize> = None;
             for (i, c) in self.cursors.iter().enumerate() {
                 let Some(rows) = &c.rows else { continue };
@@ -1971,6 +1979,11 @@ impl Merge {
             }
             let Some(b) = best else { break };
             let c = &mut self.cursors[b];
+            let row = c.sizes[c.pos];
+            if !self.size.takes(picks.len(), bytes, row) {
+                break;
+            }
+            bytes += row;
             picks.push((c.slot, c.pos));
             c.pos += 1;
             if c.pos == c.len {
@@ -1982,7 +1995,6 @@ impl Merge {
         }
         let refs: Vec<&RecordBatch> = self.batches.iter().collect();
         let out = arrow_select::interleave::interleave_record_batch(&refs, &picks)?;
-        self.size.observe(&out);
         // Keep only the cursors' current batches.
         let old = std::mem::take(&mut self.batches);
         let mut old: Vec<Option<RecordBatch>> = old.into_iter().map(Some).collect();
@@ -2152,83 +2164,99 @@ enum Inner {
 }
 
 /// The output of [`HashAggregate::finish`]: state rows sorted by the keys, in batches of at
-/// most `batch_rows` rows and about `batch_bytes` (see [`DEFAULT_BATCH_BYTES`]). Dropping it
-/// gives the memory back.
+/// most `batch_rows` rows and `batch_bytes` of values (see [`DEFAULT_BATCH_BYTES`]). Dropping
+/// it gives the memory back.
 pub struct AggregateStream {
     inner: Inner,
     stats: AggregateStats,
     size: BatchSize,
 }
 
-/// Rows of the next output batch: at most `max_rows`, and about `target_bytes` of values at
-/// the bytes per row of the batch before (64 rows for the first). The bytes counted are a
-/// function of the rows' values alone ([`value_bytes`]), so an in-memory and a merged output
-/// of the same groups are cut into the same batches (and written into the same bytes).
+/// How output batches are cut: at most `max_rows` rows, and rows are added while their bytes
+/// ([`RowBytes`]) stay within `target_bytes` (a row bigger than that alone makes a batch of
+/// one). The bytes are a function of the rows' values alone, so an in-memory and a merged
+/// output of the same rows are cut alike.
 #[derive(Debug, Clone, Copy)]
 struct BatchSize {
     max_rows: usize,
-    target_bytes: usize,
-    next: usize,
+    /// `None`: `max_rows` rows whatever their size (a merge into a sorted run, whose rows are
+    /// sized already).
+    target_bytes: Option<usize>,
 }
 
 impl BatchSize {
-    /// Rows of the first batch when the row size is not known yet.
-    const FIRST_ROWS: usize = 64;
-
     fn new(max_rows: usize, target_bytes: usize) -> Self {
         BatchSize {
             max_rows,
-            target_bytes,
-            next: max_rows.min(Self::FIRST_ROWS),
+            target_bytes: Some(target_bytes),
         }
     }
 
-    /// Always `rows` rows (a merge into a sorted run, whose rows are sized already).
     fn rows(rows: usize) -> Self {
         BatchSize {
             max_rows: rows,
-            target_bytes: usize::MAX,
-            next: rows,
+            target_bytes: None,
         }
     }
 
-    fn next_rows(&self) -> usize {
-        self.next
+    /// Whether a batch of `rows` rows and `bytes` bytes takes one more row of `row` bytes.
+    fn takes(&self, rows: usize, bytes: usize, row: usize) -> bool {
+        rows < self.max_rows
+            && (rows == 0
+                || self
+                    .target_bytes
+                    .is_none_or(|t| bytes.saturating_add(row) <= t))
     }
+}
 
-    /// Sizes the next batch from `b`, the batch just made.
-    fn observe(&mut self, b: &RecordBatch) {
-        if self.target_bytes == usize::MAX || b.num_rows() == 0 {
-            return;
+/// The bytes of each row of a batch: fixed-width values, and the value bytes and offset of
+/// strings and binaries (from their offsets, not their buffers' capacities).
+struct RowBytes<'a> {
+    fixed: usize,
+    var: Vec<VarCol<'a>>,
+}
+
+enum VarCol<'a> {
+    Small(&'a [i32]),
+    Large(&'a [i64]),
+}
+
+impl<'a> RowBytes<'a> {
+    fn new(b: &'a RecordBatch) -> Self {
+        let mut fixed = 0;
+        let mut var = Vec::new();
+        for c in b.columns() {
+            match c.data_type() {
+                DataType::Binary => var.push(VarCol::Small(c.as_binary::<i32>().value_offsets())),
+                DataType::Utf8 => var.push(VarCol::Small(c.as_string::<i32>().value_offsets())),
+                DataType::LargeBinary => {
+                    var.push(VarCol::Large(c.as_binary::<i64>().value_offsets()))
+                }
+                DataType::LargeUtf8 => {
+                    var.push(VarCol::Large(c.as_string::<i64>().value_offsets()))
+                }
+                t => fixed += t.primitive_width().unwrap_or(8),
+            }
         }
-        let per_row = value_bytes(b) / b.num_rows() + 1;
-        self.next = (self.target_bytes / per_row).clamp(1, self.max_rows);
+        RowBytes { fixed, var }
+    }
+
+    fn row(&self, i: usize) -> usize {
+        self.fixed
+            + self
+                .var
+                .iter()
+                .map(|v| match v {
+                    VarCol::Small(o) => (o[i + 1] - o[i]).unsigned_abs() as usize + 4,
+                    VarCol::Large(o) => (o[i + 1] - o[i]).unsigned_abs() as usize + 8,
+                })
+                .sum::<usize>()
     }
 }
 
-/// The bytes of `b`'s values: fixed-width values, and the value bytes of strings and binaries
-/// (from their offsets, not their buffers' capacities).
-fn value_bytes(b: &RecordBatch) -> usize {
-    let n = b.num_rows();
-    b.columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            DataType::Binary => span(c.as_binary::<i32>().value_offsets()) + 4 * n,
-            DataType::Utf8 => span(c.as_string::<i32>().value_offsets()) + 4 * n,
-            DataType::LargeBinary => span(c.as_binary::<i64>().value_offsets()) + 8 * n,
-            DataType::LargeUtf8 => span(c.as_string::<i64>().value_offsets()) + 8 * n,
-            t => t.primitive_width().unwrap_or(8) * n,
-        })
-        .sum()
-}
-
-/// The bytes between an offset array's first and last offsets.
-fn span<O: Into<i64> + Copy>(offsets: &[O]) -> usize {
-    match (offsets.first(), offsets.last()) {
-        (Some(&a), Some(&z)) => usize::try_from(z.into() - a.into()).unwrap_or(0),
-        _ => 0,
-    }
-}
+/// Rows emitted at a time by an in-memory output, so that what is emitted beyond a batch's cut
+/// (and emitted again for the next batch) is at most this many rows.
+const EMIT_ROWS: usize = 64;
 
 impl AggregateStream {
     /// Counters of the whole aggregation.
@@ -2242,11 +2270,29 @@ impl AggregateStream {
                 if *pos >= order.len() {
                     return Ok(None);
                 }
-                let end = (*pos + self.size.next_rows()).min(order.len());
-                let b = core.emit(&order[*pos..end], true)?;
-                self.size.observe(&b);
-                *pos = end;
-                Ok(Some(b))
+                // Emit a few rows at a time and cut at the first row the batch cannot take.
+                let (mut parts, mut rows, mut bytes) = (Vec::new(), 0, 0);
+                'emit: while *pos < order.len() {
+                    let end = (*pos + EMIT_ROWS).min(order.len());
+                    let b = core.emit(&order[*pos..end], true)?;
+                    let sizes = RowBytes::new(&b);
+                    let mut n = 0;
+                    while n < b.num_rows() && self.size.takes(rows, bytes, sizes.row(n)) {
+                        bytes += sizes.row(n);
+                        rows += 1;
+                        n += 1;
+                    }
+                    *pos += n;
+                    let full = n < b.num_rows();
+                    parts.push(if full { b.slice(0, n) } else { b });
+                    if full {
+                        break 'emit;
+                    }
+                }
+                Ok(Some(match parts.len() {
+                    1 => parts.pop().expect("one part"),
+                    _ => arrow_select::concat::concat_batches(&parts[0].schema(), &parts)?,
+                }))
             }
             Inner::Merge(m) => m.next_batch(),
             Inner::Done => Ok(None),

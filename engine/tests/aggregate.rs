@@ -983,17 +983,24 @@ fn wrong_batches_are_plan_errors() {
     assert!(matches!(agg.push_states(&b), Err(EngineError::Plan(_))));
 }
 
-/// Output batches are cut by bytes, not only by rows: 2,000 groups with 16 KiB keys (32 MiB
-/// of state) come out in batches of about `batch_bytes`, in memory and spilled, and both
-/// cut them at the same rows. Fails when a batch is `batch_rows` rows whatever their size
-/// (one batch of 32 MiB here).
+/// Output batches are cut by bytes, not only by rows: 2,000 groups, the first 1,000 with short
+/// keys and the rest with 32 KiB keys (32 MiB of state), come out in batches within
+/// `batch_bytes`, each full up to the row that would not fit, in memory and spilled, and both
+/// cut them at the same rows. Fails when a batch is `batch_rows` rows whatever their size (one
+/// batch of 32 MiB here), or when its rows are guessed from the batch before (the short rows
+/// would make the next batch hold 32 MiB).
 #[test]
 fn output_batches_are_bounded_by_bytes_in_memory_and_spilled() {
     let schema = Arc::new(Schema::new(vec![
         Field::new("s", DataType::Utf8, false),
         Field::new("v", DataType::Int64, false),
     ]));
-    let key = |i: usize| format!("{i:06}{}", "x".repeat(16 << 10));
+    let key = |i: usize| {
+        format!(
+            "{i:06}{}",
+            "x".repeat(if i < 1_000 { 10 } else { 32 << 10 })
+        )
+    };
     let batches: Vec<RecordBatch> = (0..20)
         .map(|b| {
             let ids = (0..100).map(|r| (r * 20 + b) % 2_000);
@@ -1015,22 +1022,39 @@ fn output_batches_are_bounded_by_bytes_in_memory_and_spilled() {
         ],
     );
     opts.batch_bytes = 4 << 20;
-    let row_bytes = (16 << 10) + 6 + 4 + 8 + 8;
+    // what the cut counts: string bytes and an offset, fixed widths
+    let bytes_of = |b: &RecordBatch| -> usize {
+        b.columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Utf8 => {
+                    let s = c.as_string::<i32>();
+                    (0..s.len()).map(|i| s.value(i).len() + 4).sum()
+                }
+                t => t.primitive_width().unwrap() * c.len(),
+            })
+            .sum()
+    };
     let (memory, mstats) = aggregate(&opts, &schema, &batches, &[], &big_pool()).unwrap();
     let (spilled, sstats) =
-        aggregate(&opts, &schema, &batches, &[], &MemoryPool::new(8 << 20)).unwrap();
+        aggregate(&opts, &schema, &batches, &[], &MemoryPool::new(24 << 20)).unwrap();
     assert_eq!(mstats.spills, 0);
     assert!(sstats.spills > 0, "the small pool spills");
     for out in [&memory, &spilled] {
         assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 2_000);
         assert!(out.len() >= 8, "{} batches", out.len());
-        for b in out.iter() {
-            let bytes = b.num_rows() * row_bytes;
+        for (i, b) in out.iter().enumerate() {
+            let bytes = bytes_of(b);
             assert!(
-                bytes <= opts.batch_bytes + row_bytes,
+                bytes <= opts.batch_bytes,
                 "a batch of {} rows: {bytes} bytes",
                 b.num_rows()
             );
+            // full: the next row would not have fitted
+            if let Some(next) = out.get(i + 1) {
+                let first = bytes_of(&next.slice(0, 1));
+                assert!(bytes + first > opts.batch_bytes, "batch {i}: {bytes} bytes");
+            }
         }
     }
     let rows = |o: &[RecordBatch]| o.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
