@@ -95,9 +95,9 @@ pub const DEFAULT_ROLLUP_LOCK_WAIT: Duration = Duration::from_secs(600);
 pub const DEFAULT_ACCURACY: f64 = 0.01;
 /// Rows per row group of rollup segments (at most: see [`MAX_ROLLUP_ROW_GROUP_BYTES`]).
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-/// Encoded bytes at which a rollup segment's row group ends early (a quarter of the rollup's
-/// memory pool when that is less, 1 MiB at least): the writer holds the open row group's
-/// pages, reserved, and a day's sketches can be far bigger than the pool.
+/// Bytes at which a rollup segment's row group ends early (a quarter of the memory pool when
+/// that is less, 64 KiB at least): the writer holds the open row group's pages, reserved, and
+/// a day's sketches can be far bigger than the pool.
 pub const MAX_ROLLUP_ROW_GROUP_BYTES: usize = 32 << 20;
 /// Default zstd level of rollup segments (they are small; sketches compress little).
 pub const DEFAULT_ROLLUP_ZSTD_LEVEL: i32 = 9;
@@ -1133,6 +1133,12 @@ fn merge_into_table(
         ));
         return Ok(outcome);
     }
+    // A partition's sketches can outgrow the pool: segments end a row group by bytes too, and
+    // the room for the open one is kept from the aggregation (which spills to stay within
+    // the rest) and handed to the writer once the aggregation is done.
+    let group_bytes = (memory.limit() / 4).clamp(64 << 10, MAX_ROLLUP_ROW_GROUP_BYTES);
+    let mut writer_room = memory.reservation("rollup writer room");
+    writer_room.try_grow(group_bytes)?;
     let mut agg = HashAggregate::try_new(plan.opts.clone(), fake_input, spill.clone(), memory)?;
     if agg.state_schema().fields().len() != state.fields().len()
         || agg
@@ -1164,6 +1170,7 @@ fn merge_into_table(
         }
     }
     let stream = agg.finish()?;
+    drop(writer_room);
     // Write one segment per partition (the stream is sorted by time, so partitions are
     // contiguous), then commit.
     let data_change = new.is_some();
@@ -1180,8 +1187,6 @@ fn merge_into_table(
     let mut written: Vec<(WrittenSegment, Option<String>, _)> = Vec::new();
     let mut dirs = BTreeSet::new();
     let mut open: Option<(Option<String>, SegmentWriter, _)> = None;
-    // a partition's sketches can outgrow the pool: row groups end by bytes too
-    let group_bytes = (memory.limit() / 4).clamp(1 << 20, MAX_ROLLUP_ROW_GROUP_BYTES);
     let props = || -> Result<WriterProperties> {
         Ok(WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(

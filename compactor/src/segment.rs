@@ -115,10 +115,10 @@ impl SegmentWriter {
         })
     }
 
-    /// Also ends a row group, after the batch that makes it so, once its encoded pages (held
-    /// in memory until then) reach `bytes`: for rows whose size varies widely (a rollup's
-    /// sketches). The cut depends on the rows and how they were cut into batches, not on
-    /// timing.
+    /// Also ends a row group, after the batch that makes it so, once its column writers'
+    /// memory (pages and encoder buffers, held until then, reserved) reaches `bytes`: for rows
+    /// whose size varies widely (a rollup's sketches). The cut depends on the rows and how they
+    /// were cut into batches, not on timing.
     pub fn with_max_group_bytes(mut self, bytes: usize) -> Self {
         self.group_bytes = Some(bytes);
         self
@@ -173,12 +173,13 @@ impl SegmentWriter {
                 self.flush_group()?;
             }
         }
-        let mut held: usize = self.columns.iter().map(|c| c.memory_size()).sum();
+        let held: usize = self.columns.iter().map(|c| c.memory_size()).sum();
+        self.reservation.try_resize(held)?;
         if self.group_rows > 0 && self.group_bytes.is_some_and(|b| held >= b) {
             self.flush_group()?;
-            held = self.columns.iter().map(|c| c.memory_size()).sum();
+            let held = self.columns.iter().map(|c| c.memory_size()).sum();
+            self.reservation.try_resize(held)?;
         }
-        self.reservation.try_resize(held)?;
         Ok(())
     }
 

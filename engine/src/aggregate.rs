@@ -97,8 +97,8 @@
 //! state row can hold a 1 MiB sketch; a bigger row alone makes a batch of one). The cut
 //! depends on the rows' values alone, so an in-memory and a merged output of the same values
 //! (exact aggregates; sketches differ once an aggregation spilled, see above) have the same
-//! batches. An in-memory output emits 64 rows at a time to find the cut; a merge holds one
-//! batch per cursor. Merge cursors reserve twice their largest batch. Everything returns to
+//! batches. An in-memory output emits its rows in pieces sized from the widest row so far and
+//! carries what a cut leaves over to the next batch; a merge holds one batch per cursor. Merge cursors reserve twice their largest batch. Everything returns to
 //! the pool when the stream is dropped.
 //!
 //! An error (a sum overflow, corrupt sketch bytes) leaves the aggregation unusable: drop it.
@@ -199,7 +199,7 @@ pub struct AggregateOptions {
     pub spill_partitions: usize,
     /// Rows per output batch, at most.
     pub batch_rows: usize,
-    /// Target bytes of an output batch's values (see [`DEFAULT_BATCH_BYTES`]).
+    /// Bound on the bytes of an output batch's values (see [`DEFAULT_BATCH_BYTES`]).
     pub batch_bytes: usize,
 }
 
@@ -1946,8 +1946,12 @@ impl Merge {
             let nk = self.plan.keys.len();
             let rows = self.plan.converter.convert_columns(&b.columns()[..nk])?;
             cur.rows = Some(rows);
-            let sizes = RowBytes::new(&b);
-            cur.sizes = (0..b.num_rows()).map(|i| sizes.row(i)).collect();
+            cur.sizes = if self.size.target_bytes.is_some() {
+                let sizes = RowBytes::new(&b);
+                (0..b.num_rows()).map(|i| sizes.row(i)).collect()
+            } else {
+                vec![0; b.num_rows()]
+            };
             cur.len = b.num_rows();
             cur.pos = 0;
             cur.slot = self.batches.len();
@@ -2133,6 +2137,8 @@ impl HashAggregate {
                     core,
                     order,
                     pos: 0,
+                    carry: None,
+                    widest: 0,
                 }
             }
             Finished::Spilled(files) => {
@@ -2157,7 +2163,12 @@ enum Inner {
     Memory {
         core: Core,
         order: Vec<u32>,
+        /// The next group of `order` to emit.
         pos: usize,
+        /// Rows emitted past the last batch's cut: the next batch's first.
+        carry: Option<RecordBatch>,
+        /// The largest [`RowBytes`] emitted so far (sizes the next emit).
+        widest: usize,
     },
     Merge(Merge),
     Done,
@@ -2254,9 +2265,8 @@ impl<'a> RowBytes<'a> {
     }
 }
 
-/// Rows emitted at a time by an in-memory output, so that what is emitted beyond a batch's cut
-/// (and emitted again for the next batch) is at most this many rows.
-const EMIT_ROWS: usize = 64;
+/// Rows of an in-memory output's first emit, before any row size is known.
+const FIRST_EMIT_ROWS: usize = 64;
 
 impl AggregateStream {
     /// Counters of the whole aggregation.
@@ -2266,33 +2276,65 @@ impl AggregateStream {
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         match &mut self.inner {
-            Inner::Memory { core, order, pos } => {
-                if *pos >= order.len() {
-                    return Ok(None);
-                }
-                // Emit a few rows at a time and cut at the first row the batch cannot take.
+            Inner::Memory {
+                core,
+                order,
+                pos,
+                carry,
+                widest,
+            } => {
+                // Pieces: the rows carried from the last cut, then emits sized to fill what is
+                // left at the widest row so far; the batch takes rows while they fit, and the
+                // rest of the piece that did not fit is carried to the next batch. Where it is
+                // cut depends on the rows alone, not on how they were emitted.
+                let size = self.size;
                 let (mut parts, mut rows, mut bytes) = (Vec::new(), 0, 0);
-                'emit: while *pos < order.len() {
-                    let end = (*pos + EMIT_ROWS).min(order.len());
-                    let b = core.emit(&order[*pos..end], true)?;
-                    let sizes = RowBytes::new(&b);
+                while rows < size.max_rows {
+                    let piece = match carry.take() {
+                        Some(c) => c,
+                        None if *pos < order.len() => {
+                            let want = match (size.target_bytes, *widest) {
+                                (_, 0) => FIRST_EMIT_ROWS,
+                                (Some(t), w) => t.saturating_sub(bytes) / w,
+                                (None, _) => usize::MAX,
+                            };
+                            let want = want.clamp(1, size.max_rows - rows);
+                            let end = order.len().min(*pos + want);
+                            let b = core.emit(&order[*pos..end], true)?;
+                            *pos = end;
+                            b
+                        }
+                        None => break,
+                    };
+                    let sizes = RowBytes::new(&piece);
                     let mut n = 0;
-                    while n < b.num_rows() && self.size.takes(rows, bytes, sizes.row(n)) {
-                        bytes += sizes.row(n);
+                    while n < piece.num_rows() {
+                        let row = sizes.row(n);
+                        *widest = (*widest).max(row);
+                        if !size.takes(rows, bytes, row) {
+                            break;
+                        }
+                        bytes += row;
                         rows += 1;
                         n += 1;
                     }
-                    *pos += n;
-                    let full = n < b.num_rows();
-                    parts.push(if full { b.slice(0, n) } else { b });
-                    if full {
-                        break 'emit;
+                    if n < piece.num_rows() {
+                        *carry = Some(piece.slice(n, piece.num_rows() - n));
+                        if n > 0 {
+                            parts.push(piece.slice(0, n));
+                        }
+                        break;
                     }
+                    parts.push(piece);
                 }
-                Ok(Some(match parts.len() {
-                    1 => parts.pop().expect("one part"),
-                    _ => arrow_select::concat::concat_batches(&parts[0].schema(), &parts)?,
-                }))
+                Ok(match parts.len() {
+                    0 => None,
+                    1 => parts.pop(),
+                    _ => Some(arrow_select::concat::concat_batches(
+                        &parts[0].schema(),
+                        &parts,
+                    )?),
+                })
             }
             Inner::Merge(m) => m.next_batch(),
             Inner::Done => Ok(None),
